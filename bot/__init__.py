@@ -1,0 +1,1 @@
+"""Peerhaven: app lifecycle, config, transports, delivery, scheduler, i18n."""

@@ -1,0 +1,145 @@
+"""The application: turns neutral events into handler calls inside one transaction each."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.delivery import OutboxWorker
+from bot.events import IncomingEvent, Kind, PlatformUser
+from bot.i18n import I18n
+from bot.router import MAX_INPUT, Context, Router, clean_text, parse_command
+from storage.crypto import IdentityVault
+from storage.repo import Database, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+class Directory:
+    """Groups, communities, invite codes and consultants from the config, synced to the database."""
+
+    def __init__(self, config: Config, vault: IdentityVault) -> None:
+        self._consultants: dict[str, set[tuple[str, str]]] = {}
+        for group in config.groups:
+            entries = set()
+            for ident in group.consultants:
+                platform, _, user_id = ident.partition(":")
+                entries.add((platform, vault.lookup_hash(platform, user_id)))
+            self._consultants[group.slug] = entries
+        self.config = config
+        self.vault = vault
+
+    def is_consultant(self, group_slug: str, user: PlatformUser) -> bool:
+        key = (user.platform, self.vault.lookup_hash(user.platform, user.user_id))
+        return key in self._consultants.get(group_slug, set())
+
+    def sync(self, uow: UnitOfWork) -> None:
+        for gcfg in self.config.groups:
+            group = uow.groups.upsert(gcfg.slug, gcfg.name)
+            for ccfg in gcfg.communities:
+                uow.groups.upsert_community(group.id, ccfg.slug, ccfg.name)
+            for code in gcfg.invite_codes:
+                uow.groups.ensure_invite(group.id, code)
+
+
+class App:
+    def __init__(self, config: Config, db: Database, router: Router, i18n: I18n, clock: Clock,
+                 worker: OutboxWorker, services: dict[str, Any]) -> None:
+        self.config = config
+        self.db = db
+        self.router = router
+        self.i18n = i18n
+        self.clock = clock
+        self.worker = worker
+        self.services = services
+        self.handled = 0
+        self.errors = 0
+
+    async def handle(self, event: IncomingEvent) -> None:
+        """Entry point for every transport. Never raises: one bad update must not stop the bot."""
+        try:
+            self._handle(event)
+        except Exception as exc:
+            self.errors += 1
+            # Message text and identities stay out of the log; the exception type is enough to debug.
+            log.error("handler failed for a %s event: %s", event.kind.value, exc.__class__.__name__,
+                      exc_info=log.isEnabledFor(logging.DEBUG))
+            self._apologise(event)
+        self.handled += 1
+        self.worker.wake()
+
+    def _apologise(self, event: IncomingEvent) -> None:
+        try:
+            with self.db.uow() as uow:
+                account = uow.accounts.find_or_create(event.user, uow.people, self.config.bot.default_language)
+                uow.outbox.add(account.id, {"key": "error.internal", "params": {}})
+        except Exception as exc:
+            log.error("could not even apologise: %s", exc.__class__.__name__)
+
+    def _handle(self, event: IncomingEvent) -> None:
+        with self.db.uow() as uow:
+            account = uow.accounts.find_or_create(event.user, uow.people, self.config.bot.default_language)
+            person = uow.people.get(account.person_id)
+            ctx = Context(uow=uow, account=account, person=person, user=event.user, event=event,
+                          config=self.config, clock=self.clock, services=self.services)
+            self._route(ctx, event)
+
+    def _route(self, ctx: Context, event: IncomingEvent) -> None:
+        if event.kind is Kind.BLOCKED:
+            ctx.uow.accounts.set_reachable(ctx.account, False)
+            ctx.uow.outbox.hold_account(ctx.account.id)
+            return
+        if event.kind is Kind.UNBLOCKED or not ctx.account.reachable:
+            ctx.uow.accounts.set_reachable(ctx.account, True)
+            ctx.uow.outbox.release_account(ctx.account.id)
+            if event.kind is Kind.UNBLOCKED:
+                return
+        if event.kind in (Kind.MEDIA, Kind.FORWARD):
+            ctx.reply("input.media" if event.kind is Kind.MEDIA else "input.forward")
+            return
+        text = clean_text(event.text)
+        if len(text) > MAX_INPUT:
+            ctx.reply("input.too_long", limit=MAX_INPUT)
+            return
+        if not text.strip():
+            ctx.reply("input.empty")
+            return
+        if event.kind is Kind.EDIT:
+            if self.router.edit_handler is not None and ctx.person.consent_at is not None:
+                ctx.args = text
+                self.router.edit_handler(ctx)
+            else:
+                ctx.reply("input.edit_ignored")
+            return
+        parsed = parse_command(text)
+        if parsed is not None:
+            self._command(ctx, *parsed)
+            return
+        if ctx.person.consent_at is None:
+            ctx.reply("onboarding.need_start")
+            return
+        ctx.args = text
+        if event.reply_to_message_id and self.router.reply_handler is not None:
+            self.router.reply_handler(ctx)
+        elif self.router.text_handler is not None:
+            self.router.text_handler(ctx)
+        else:
+            ctx.reply("command.hint")
+
+    def _command(self, ctx: Context, name: str, args: str) -> None:
+        spec = self.router.commands.get(name)
+        if spec is None:
+            ctx.reply("command.unknown", command=name[:32])
+            return
+        if not spec.before_consent and ctx.person.consent_at is None:
+            ctx.reply("onboarding.need_agree")
+            return
+        if spec.needs_member:
+            member = ctx.member
+            if member is None or not member.pseudonym:
+                ctx.reply("onboarding.need_join" if member is None else "onboarding.need_name")
+                return
+        ctx.command, ctx.args = spec.name, args
+        log.debug("command %s", spec.name)
+        spec.func(ctx)

@@ -1,0 +1,240 @@
+"""Configuration: TOML file -> validated pydantic models.
+
+Errors are turned into one line that names the key, because the operator reading
+them is not necessarily a Python developer and a traceback hides the actual problem.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+PLATFORMS = ("telegram", "matrix", "console")
+
+
+def _check_slug(value: str) -> str:
+    if not SLUG_RE.match(value):
+        raise ValueError("use lower-case letters, digits and '-' (max 32)")
+    return value
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased for the operator."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class BotSection(_Strict):
+    display_name: str = "Café"
+    default_language: Literal["en", "nb"] = "en"
+    timezone: str = "Europe/Oslo"
+    data_key_env: str = "PEERHAVEN_DATA_KEY"
+    data_key_file: str = "data/peerhaven.key"
+    anonymity_reminder_days: int = Field(default=30, ge=0, le=365)
+    unanswered_hours: int = Field(default=24, ge=1, le=24 * 30)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class StorageSection(_Strict):
+    url: str = "sqlite:///data/peerhaven.db"
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        if not (value.startswith("sqlite:") or value.startswith("postgresql")):
+            raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
+        return value
+
+
+class SafetySection(_Strict):
+    emergency_contacts: str = "Emergency: 113 · Mental health helpline: 116 123"
+    crisis_action: Literal["publish", "hold"] = "publish"
+    crisis_words: dict[str, list[str]] = Field(default_factory=dict)
+    local_place_names: list[str] = Field(default_factory=list)
+    posts_per_minute: int = Field(default=6, ge=1, le=120)
+
+
+class TelegramSection(_Strict):
+    enabled: bool = False
+    token: str | None = None
+    token_env: str = "TELEGRAM_BOT_TOKEN"
+    base_url: str = "https://api.telegram.org/bot"
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
+    webhook_url: str | None = None
+    webhook_secret_env: str = "TELEGRAM_WEBHOOK_SECRET"
+    messages_per_second: float = Field(default=30.0, gt=0)
+    per_chat_interval: float = Field(default=1.0, ge=0)
+
+
+class MatrixSection(_Strict):
+    enabled: bool = False
+    homeserver: str = "https://matrix.example.org"
+    user_id: str = "@cafe:example.org"
+    password: str | None = None
+    password_env: str = "MATRIX_PASSWORD"
+    access_token_env: str = "MATRIX_ACCESS_TOKEN"
+    store_path: str = "data/matrix"
+    allowed_homeservers: list[str] = Field(default_factory=list)
+
+    @field_validator("user_id")
+    @classmethod
+    def _mxid(cls, value: str) -> str:
+        if not re.match(r"^@[^:]+:.+$", value):
+            raise ValueError("must look like @name:server")
+        return value
+
+
+class ConsoleSection(_Strict):
+    enabled: bool = False
+
+
+class CommunityConfig(_Strict):
+    slug: str
+    name: str
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        return _check_slug(value)
+
+
+class GroupConfig(_Strict):
+    slug: str
+    name: str
+    invite_codes: list[str] = Field(default_factory=list)
+    consultants: list[str] = Field(default_factory=list)
+    communities: list[CommunityConfig] = Field(default_factory=list)
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        return _check_slug(value)
+
+    @field_validator("consultants")
+    @classmethod
+    def _platform_ids(cls, values: list[str]) -> list[str]:
+        for value in values:
+            platform, _, ident = value.partition(":")
+            if platform not in PLATFORMS or not ident:
+                raise ValueError(f"{value!r} must be <telegram|matrix|console>:<id>")
+        return values
+
+    @model_validator(mode="after")
+    def _unique_communities(self) -> "GroupConfig":
+        slugs = [c.slug for c in self.communities]
+        if len(slugs) != len(set(slugs)):
+            raise ValueError("community slugs must be unique within a group")
+        return self
+
+
+class Config(_Strict):
+    bot: BotSection = Field(default_factory=BotSection)
+    storage: StorageSection = Field(default_factory=StorageSection)
+    safety: SafetySection = Field(default_factory=SafetySection)
+    telegram: TelegramSection = Field(default_factory=TelegramSection)
+    matrix: MatrixSection = Field(default_factory=MatrixSection)
+    console: ConsoleSection = Field(default_factory=ConsoleSection)
+    groups: list[GroupConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_codes(self) -> "Config":
+        seen: set[str] = set()
+        for group in self.groups:
+            for code in group.invite_codes:
+                if code.upper() in seen:
+                    raise ValueError(f"invite code {code!r} is used twice")
+                seen.add(code.upper())
+        slugs = [g.slug for g in self.groups]
+        if len(slugs) != len(set(slugs)):
+            raise ValueError("group slugs must be unique")
+        return self
+
+
+def _loc(loc: tuple) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
+        else:
+            parts.append(str(item))
+    return ".".join(parts) or "(top level)"
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    key = _loc(err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"{key}: unknown key (check its spelling against config.example.toml)"
+    if err["type"] == "missing":
+        return f"{key}: required key is missing"
+    return f"{key}: {err['msg']}"
+
+
+def parse_config(text: str, source: str = "config") -> Config:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_first_error(exc)}") from None
+
+
+def load_config(path: str | os.PathLike[str] | None) -> Config:
+    if path is None:
+        return Config()
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot be read ({exc.__class__.__name__})") from None
+    return parse_config(text, str(p))
+
+
+def secret(env_name: str, inline: str | None, key: str, env: dict[str, str] | None = None) -> str:
+    """Return a secret from the inline value or the named environment variable."""
+    env = os.environ if env is None else env
+    if inline:
+        return inline
+    value = env.get(env_name, "")
+    if not value:
+        raise ConfigError(f"{key}: environment variable {env_name} is not set")
+    return value
+
+
+def check_secrets(config: Config, env: dict[str, str] | None = None) -> None:
+    """Fail early when an enabled platform has no credentials."""
+    env = os.environ if env is None else env
+    if config.telegram.enabled:
+        secret(config.telegram.token_env, config.telegram.token, "telegram.token_env", env)
+        if config.telegram.mode == "webhook" and not config.telegram.webhook_url:
+            raise ConfigError("telegram.webhook_url: required when telegram.mode is \"webhook\"")
+    if config.matrix.enabled and not config.matrix.password:
+        if not env.get(config.matrix.password_env) and not env.get(config.matrix.access_token_env):
+            raise ConfigError(
+                f"matrix.password_env: environment variable {config.matrix.password_env} "
+                f"(or {config.matrix.access_token_env}) is not set"
+            )

@@ -1,0 +1,107 @@
+"""Assembles a running bot from a config: storage, services, transports, worker, scheduler."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import IO
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.app import App, Directory
+from bot.clock import Clock, SystemClock
+from bot.config import Config
+from bot.delivery import OutboxWorker
+from bot.i18n import I18n
+from bot.render import Renderer
+from bot.scheduler import build_scheduler, register_runtime, unregister_runtime
+from bot.transports.base import Transport
+from handlers import build_router, feature_services, job_builders, register_renderers
+from storage.crypto import IdentityVault
+from storage.db import make_engine, migrate
+from storage.repo import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    config: Config
+    db: Database
+    app: App
+    worker: OutboxWorker
+    renderer: Renderer
+    i18n: I18n
+    clock: Clock
+    transports: dict[str, Transport]
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)
+    scheduler: AsyncIOScheduler | None = None
+    _worker_task: asyncio.Task | None = None
+
+    async def start(self, *, scheduler: bool = True, worker: bool = True) -> None:
+        register_runtime(self.key, self)
+        self.worker.recover()
+        for transport in self.transports.values():
+            await transport.start(self.app.handle)
+        if worker:
+            self._worker_task = asyncio.create_task(self.worker.run(), name="outbox")
+        if scheduler:
+            self.scheduler = build_scheduler(self, self.key, job_builders())
+            self.scheduler.start()
+
+    async def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
+        for transport in self.transports.values():
+            await transport.stop()
+        self.worker.stop()
+        if self._worker_task is not None:
+            await self._worker_task
+            self._worker_task = None
+        unregister_runtime(self.key)
+        self.db.engine.dispose()
+
+
+def build_runtime(config: Config, data_key: str, transports: dict[str, Transport],
+                  clock: Clock | None = None, concurrency: int = 32) -> Runtime:
+    clock = clock or SystemClock()
+    vault = IdentityVault(data_key)
+    engine = make_engine(config.storage.url, echo=config.storage.echo)
+    migrate(engine)
+    db = Database(engine, vault, clock)
+    directory = Directory(config, vault)
+    with db.uow() as uow:
+        directory.sync(uow)
+    i18n = I18n()
+    renderer = Renderer(i18n, config)
+    register_renderers(renderer)
+    worker = OutboxWorker(db, transports, renderer, clock, concurrency=concurrency)
+    services = {"directory": directory, "i18n": i18n, **feature_services()}
+    app = App(config, db, build_router(), i18n, clock, worker, services)
+    return Runtime(config=config, db=db, app=app, worker=worker, renderer=renderer, i18n=i18n,
+                   clock=clock, transports=transports)
+
+
+async def run_console(rt: Runtime, stream: IO[str] | None = None) -> None:
+    """Read the whole script, then deliver everything pending and stop (PRODUCT §7)."""
+    from bot.transports.console import ConsoleTransport
+
+    console = rt.transports["console"]
+    assert isinstance(console, ConsoleTransport)
+    await rt.start(scheduler=False, worker=True)
+    try:
+        await console.read(stream)
+        await rt.worker.drain()
+    finally:
+        await rt.stop()
+
+
+async def run_forever(rt: Runtime, stop: asyncio.Event) -> None:
+    await rt.start()
+    log.info("peerhaven running with transports: %s", ", ".join(rt.transports) or "none")
+    try:
+        await stop.wait()
+    finally:
+        await rt.stop()

@@ -1,0 +1,70 @@
+"""Per-recipient rendering of outbox items, at delivery time.
+
+What a recipient sees depends on who they are (language, reveals, discreet mode), so
+the outbox stores intent (a catalogue key or a post id) and this module turns it into
+text for one recipient. Feature modules register renderers for their own kinds.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from bot.config import Config
+from bot.events import Button, Rendered
+from bot.i18n import I18n
+from storage.models import Account, Person
+from storage.repo import Claimed, UnitOfWork
+
+KindRenderer = Callable[["RenderContext", Claimed], Rendered | None]
+
+
+class RenderContext:
+    def __init__(self, uow: UnitOfWork, i18n: I18n, config: Config, account: Account, person: Person) -> None:
+        self.uow = uow
+        self.i18n = i18n
+        self.config = config
+        self.account = account
+        self.person = person
+        self.lang = person.language or config.bot.default_language
+
+    def t(self, key: str, **params: Any) -> str:
+        return self.i18n.t(self.lang, key, **params)
+
+    def resolve(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Parameters may name other catalogue entries ({"t": key}) to translate per recipient."""
+        out: dict[str, Any] = {}
+        for name, value in params.items():
+            if isinstance(value, dict) and "t" in value:
+                out[name] = self.t(value["t"], **self.resolve(value.get("params", {})))
+            elif isinstance(value, list) and all(isinstance(v, dict) and "t" in v for v in value):
+                out[name] = "\n".join(self.t(v["t"], **self.resolve(v.get("params", {}))) for v in value)
+            else:
+                out[name] = value
+        return out
+
+    def buttons(self, rows: list[list[dict]] | None) -> tuple[tuple[Button, ...], ...]:
+        return tuple(tuple(Button(self.t(b["key"]), b["command"]) for b in row) for row in rows or [])
+
+
+def render_message(ctx: RenderContext, item: Claimed) -> Rendered:
+    payload = item.payload
+    text = ctx.t(payload["key"], **ctx.resolve(payload.get("params", {})))
+    document = None
+    if "document" in payload:
+        doc = payload["document"]
+        document = (doc["name"], doc["content"].encode("utf-8"))
+    return Rendered(text=text, buttons=ctx.buttons(payload.get("buttons")), document=document)
+
+
+class Renderer:
+    def __init__(self, i18n: I18n, config: Config) -> None:
+        self.i18n = i18n
+        self.config = config
+        self.kinds: dict[str, KindRenderer] = {"msg": render_message}
+
+    def register(self, kind: str, func: KindRenderer) -> None:
+        self.kinds[kind] = func
+
+    def render(self, uow: UnitOfWork, item: Claimed, account: Account, person: Person) -> Rendered | None:
+        """The message for this recipient, or None when there is nothing to send any more."""
+        ctx = RenderContext(uow, self.i18n, self.config, account, person)
+        return self.kinds[item.kind](ctx, item)

@@ -1,0 +1,233 @@
+"""Onboarding and help: start, agree, join, name, community, help, language, me."""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from bot.router import Context, command
+from storage.models import Member
+
+PSEUDONYM_MIN, PSEUDONYM_MAX = 2, 32
+# Common given names: a pseudonym that looks like a real name gets a gentle warning.
+_COMMON_FIRST_NAMES = {
+    "anna", "anne", "ingrid", "kari", "marit", "liv", "eva", "hanne", "nina", "sara", "maria", "emma",
+    "nora", "ida", "ole", "lars", "per", "jan", "kjell", "knut", "arne", "john", "james", "mary",
+    "linda", "susan", "karen", "lisa", "michael", "david", "peter", "thomas", "erik", "hans", "bjorn",
+    "silje", "camilla", "tone", "heidi", "randi", "solveig", "astrid", "elisabeth", "kristin",
+}
+
+
+def next_step(ctx: Context) -> None:
+    """Tell the person the next onboarding step, or that they are ready."""
+    person = ctx.person
+    if person.consent_at is None:
+        ctx.reply("onboarding.rules", contacts=ctx.config.safety.emergency_contacts,
+                  buttons=[[("button.agree", "/agree")]])
+        return
+    member = ctx.member
+    if member is None:
+        ctx.reply("onboarding.need_join")
+        return
+    if not member.pseudonym:
+        ctx.reply("onboarding.need_name")
+        return
+    communities = ctx.uow.groups.communities(member.group_id)
+    if len(communities) > 1 and member.community_id is None:
+        ctx.reply("onboarding.need_community", choices=", ".join(c.slug for c in communities))
+        return
+    ctx.reply("onboarding.ready", pseudonym=member.pseudonym)
+
+
+@command("start", before_consent=True)
+def start(ctx: Context) -> None:
+    if ctx.person.consent_at is None:
+        ctx.reply("onboarding.welcome", bot_name=ctx.config.bot.display_name)
+    next_step(ctx)
+
+
+@command("agree", before_consent=True)
+def agree(ctx: Context) -> None:
+    if ctx.person.consent_at is not None:
+        ctx.reply("onboarding.already_agreed")
+    else:
+        ctx.person.consent_at = ctx.clock.now()
+        ctx.reply("onboarding.agreed")
+    next_step(ctx)
+
+
+@command("join")
+def join(ctx: Context) -> None:
+    code = ctx.args.strip().split()[0] if ctx.args.strip() else ""
+    if not code:
+        ctx.reply("onboarding.join_usage")
+        return
+    invite = ctx.uow.groups.invite(code)
+    if invite is None:
+        ctx.reply("onboarding.join_bad_code")
+        return
+    group = ctx.uow.groups.get(invite.group_id)
+    existing = ctx.uow.members.in_group(ctx.person.id, invite.group_id)
+    if existing is not None:
+        ctx.person.current_member_id = existing.id
+        ctx.reply("onboarding.join_already", group=group.name)
+        next_step(ctx)
+        return
+    directory = ctx.services["directory"]
+    role = "consultant" if directory.is_consultant(group.slug, ctx.user) else "participant"
+    community_id = invite.community_id
+    communities = ctx.uow.groups.communities(group.id)
+    if community_id is None and len(communities) == 1:
+        community_id = communities[0].id     # nothing to choose, and nothing revealed by it
+    member = ctx.uow.members.add(ctx.person.id, group.id, role, community_id)
+    invite.uses += 1
+    ctx.person.current_member_id = member.id
+    ctx.uow.audit.add("member.join", group_id=group.id, actor_member_id=member.id, target=f"m{member.id}")
+    ctx.reply("onboarding.joined", group=group.name)
+    next_step(ctx)
+
+
+def _normalise(text: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text.casefold()) if ch.isalnum())
+
+
+def pseudonym_problem(ctx: Context, name: str, member: Member) -> str | None:
+    """The catalogue key explaining why ``name`` cannot be used, or None."""
+    if not (PSEUDONYM_MIN <= len(name) <= PSEUDONYM_MAX):
+        return "name.length"
+    if not re.fullmatch(r"[\w][\w .'-]*", name) or "\n" in name:
+        return "name.characters"
+    if name.startswith("/") or name.startswith("!"):
+        return "name.characters"
+    plain = _normalise(name)
+    for ident in ctx.user.names():
+        ident_plain = _normalise(ident)
+        if ident_plain and (plain == ident_plain or (len(ident_plain) >= 3 and ident_plain in plain)):
+            return "name.is_platform_name"
+        for part in re.split(r"[\s_.\-]+", ident):
+            if len(part) >= 3 and _normalise(part) == plain:
+                return "name.is_platform_name"
+    other = ctx.uow.members.by_pseudonym(member.group_id, name)
+    if other is not None and other.id != member.id:
+        return "name.taken"
+    if "consultant" in plain or "moderator" in plain or "konsulent" in plain:
+        return "name.reserved"
+    return None
+
+
+def looks_like_real_name(name: str) -> bool:
+    words = name.split()
+    if any(w.casefold() in _COMMON_FIRST_NAMES for w in words):
+        return True
+    return len(words) >= 2 and all(w[:1].isupper() and w[1:].islower() and w.isalpha() for w in words)
+
+
+@command("name", needs_member=False)
+def name(ctx: Context) -> None:
+    member = ctx.member
+    if member is None:
+        ctx.reply("onboarding.need_join")
+        return
+    raw = " ".join(ctx.args.split())
+    fresh = False
+    if raw.startswith("--fresh"):
+        fresh, raw = True, raw[len("--fresh"):].strip()
+    if not raw:
+        ctx.reply("name.usage")
+        return
+    problem = pseudonym_problem(ctx, raw, member)
+    if problem is not None:
+        ctx.reply(problem, name=raw, min=PSEUDONYM_MIN, max=PSEUDONYM_MAX)
+        return
+    if fresh and member.pseudonym:
+        start_over = ctx.services.get("start_over")
+        if start_over is None:
+            ctx.reply("name.fresh_unavailable")
+            return
+        member = start_over(ctx, member)
+    old = member.pseudonym
+    ctx.uow.members.set_pseudonym(member, raw)
+    if looks_like_real_name(raw):
+        ctx.reply("name.looks_real", name=raw)
+    if fresh:
+        ctx.reply("name.fresh_done", name=raw)
+    elif old:
+        ctx.uow.audit.add("member.rename", group_id=member.group_id, actor_member_id=member.id)
+        ctx.reply("name.changed", name=raw)
+    else:
+        ctx.reply("name.set", name=raw)
+    if not old or fresh:
+        next_step(ctx)
+
+
+@command("community")
+def community(ctx: Context) -> None:
+    member = ctx.member
+    if member is None:
+        ctx.reply("onboarding.need_join")
+        return
+    choices = ctx.uow.groups.communities(member.group_id)
+    slug = ctx.args.strip().casefold()
+    chosen = next((c for c in choices if c.slug == slug), None)
+    if chosen is None:
+        ctx.reply("community.unknown", choices=", ".join(c.slug for c in choices) or "-")
+        return
+    member.community_id = chosen.id
+    ctx.reply("community.set", community=chosen.name)
+    if member.pseudonym:
+        next_step(ctx)
+
+
+@command("help", before_consent=True)
+def help_(ctx: Context) -> None:
+    topic = ctx.args.strip().lstrip("/!").casefold()
+    contacts = ctx.config.safety.emergency_contacts
+    if topic:
+        key = f"help.cmd.{topic}"
+        if ctx.services["i18n"].has(key):
+            ctx.reply("help.topic", text={"t": key}, contacts=contacts)
+            return
+        ctx.reply("help.no_topic", topic=topic[:40], contacts=contacts)
+        return
+    lines = [{"t": "help.section.start"}, {"t": "help.section.threads"}]
+    if ctx.member is not None and ctx.member.role == "consultant":
+        lines.append({"t": "help.section.consultant"})
+    ctx.reply("help.overview", sections=lines, contacts=contacts)
+
+
+@command("language", before_consent=True, aliases=("språk",))
+def language(ctx: Context) -> None:
+    code = ctx.args.strip().casefold()
+    if code in ("no", "nob", "norsk", "bokmål", "bokmal"):
+        code = "nb"
+    if code not in ("en", "nb"):
+        ctx.reply("language.usage")
+        return
+    ctx.person.language = code
+    ctx.reply("language.set")
+
+
+@command("me")
+def me(ctx: Context) -> None:
+    memberships = ctx.uow.members.of_person(ctx.person.id)
+    if not memberships:
+        ctx.reply("me.none")
+        return
+    rows = []
+    for member in memberships:
+        group = ctx.uow.groups.get(member.group_id)
+        community = ctx.uow.groups.community_by_id(member.community_id) if member.community_id else None
+        rows.append({"t": "me.membership", "params": {
+            "group": group.name, "pseudonym": member.pseudonym or "-",
+            "role": {"t": f"role.{member.role}"},
+            "community": community.name if community else "-",
+            "current": "*" if member.id == ctx.person.current_member_id else "",
+        }})
+    extra = ctx.services.get("me_sections")
+    sections = extra(ctx) if extra else []
+    quiet = "-"
+    if ctx.person.quiet_start is not None and ctx.person.quiet_end is not None:
+        quiet = f"{ctx.person.quiet_start // 60:02d}:{ctx.person.quiet_start % 60:02d}-" \
+                f"{ctx.person.quiet_end // 60:02d}:{ctx.person.quiet_end % 60:02d}"
+    ctx.reply("me.dashboard", memberships=rows, notify={"t": f"notify.mode.{ctx.person.notify}"},
+              quiet=quiet, discreet={"t": "word.on" if ctx.person.discreet else "word.off"},
+              sections=sections or [{"t": "me.no_reveals"}])

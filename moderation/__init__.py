@@ -1,0 +1,1 @@
+"""Roles, reports, sanctions, audit, crisis and disclosure checks."""

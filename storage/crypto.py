@@ -1,0 +1,74 @@
+"""Keyed hashing and authenticated encryption of platform identities.
+
+One operator secret yields two independent keys (HKDF with different labels), so the
+lookup hash cannot be used to decrypt and the encryption key cannot be used to forge
+lookups.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from bot.config import ConfigError
+
+log = logging.getLogger(__name__)
+MIN_SECRET = 32
+
+
+def _derive(secret: bytes, label: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"peerhaven-v1", info=label).derive(secret)
+
+
+class IdentityVault:
+    def __init__(self, secret: str) -> None:
+        if len(secret) < MIN_SECRET:
+            raise ConfigError(f"data key: must be at least {MIN_SECRET} characters long")
+        raw = secret.encode()
+        self._hash_key = _derive(raw, b"identity-hash")
+        self._aead = AESGCM(_derive(raw, b"identity-encrypt"))
+
+    def lookup_hash(self, platform: str, user_id: str) -> str:
+        return hmac.new(self._hash_key, f"{platform}\x00{user_id}".encode(), hashlib.sha256).hexdigest()
+
+    def seal(self, platform: str, data: dict[str, str | None]) -> bytes:
+        nonce = os.urandom(12)
+        plain = json.dumps(data, separators=(",", ":")).encode()
+        return nonce + self._aead.encrypt(nonce, plain, platform.encode())
+
+    def open(self, platform: str, blob: bytes) -> dict[str, str | None]:
+        try:
+            plain = self._aead.decrypt(blob[:12], blob[12:], platform.encode())
+        except InvalidTag:
+            raise ConfigError("data key: does not match the key the database was written with") from None
+        return json.loads(plain)
+
+
+def load_data_key(env_name: str, key_file: str | None, allow_file: bool) -> str:
+    """The data key from the environment or, in console mode only, a local key file."""
+    value = os.environ.get(env_name, "")
+    if value:
+        return value
+    if not allow_file or not key_file:
+        raise ConfigError(f"bot.data_key_env: environment variable {env_name} is not set "
+                          f"(any secret of at least {MIN_SECRET} characters)")
+    path = Path(key_file)
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value + "\n")
+    log.warning("created a local data key file (%s) because %s is not set; "
+                "set %s in production and keep the key safe", path, env_name, env_name)
+    return value

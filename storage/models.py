@@ -1,0 +1,172 @@
+"""SQLAlchemy 2 models.
+
+Platform identities live only in ``accounts.identity_enc`` (authenticated encryption) and
+``accounts.identity_hash`` (a keyed hash for lookup); every other table refers to people by
+internal ids. Post text is stored once; what each recipient sees is rendered at delivery.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True)}
+
+
+class Person(Base):
+    """One human being, independent of the platforms they use."""
+
+    __tablename__ = "people"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime]
+    language: Mapped[str | None] = mapped_column(String(8))
+    consent_at: Mapped[datetime | None]
+    current_member_id: Mapped[int | None] = mapped_column(Integer)
+    notify: Mapped[str] = mapped_column(String(12), default="all")
+    quiet_start: Mapped[int | None] = mapped_column(Integer)     # minutes after local midnight
+    quiet_end: Mapped[int | None] = mapped_column(Integer)
+    discreet: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_until: Mapped[datetime | None]
+    last_reminder_at: Mapped[datetime | None]
+    pending_action: Mapped[str | None] = mapped_column(String(32))  # e.g. a confirmation step
+
+
+class Account(Base):
+    """A platform account of a person (Telegram user, Matrix user, console name)."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("platform", "identity_hash"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    identity_hash: Mapped[str] = mapped_column(String(64))
+    identity_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    reachable: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime | None]
+
+
+class Group(Base):
+    __tablename__ = "groups"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+
+
+class Community(Base):
+    __tablename__ = "communities"
+    __table_args__ = (UniqueConstraint("group_id", "slug"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    slug: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(120))
+
+
+class InviteCode(Base):
+    __tablename__ = "invite_codes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id", ondelete="SET NULL"))
+    from_config: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Member(Base):
+    """A person's membership of one group, under a pseudonym unique in that group.
+
+    ``person_id`` is cleared when the member starts over (``name --fresh``) or is
+    forgotten, so nothing in the database links the old pseudonym to the person.
+    """
+
+    __tablename__ = "members"
+    __table_args__ = (
+        UniqueConstraint("group_id", "pseudonym_key"),
+        Index("ix_members_person", "person_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    pseudonym: Mapped[str | None] = mapped_column(String(32))
+    pseudonym_key: Mapped[str | None] = mapped_column(String(32))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id", ondelete="SET NULL"))
+    role: Mapped[str] = mapped_column(String(16), default="participant")
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    joined_at: Mapped[datetime]
+    current_thread_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class OutboxItem(Base):
+    """One message to one account, written in the transaction that caused it.
+
+    ``payload`` holds what to say (a catalogue key and parameters, or a post id), never
+    the rendered text: rendering happens per recipient at delivery time.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "lane", "not_before", "id"),
+                      Index("ix_outbox_account", "account_id", "status", "id"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    lane: Mapped[int] = mapped_column(Integer, default=0)          # 0 direct answers, 1 fan-out
+    op: Mapped[str] = mapped_column(String(8), default="send")      # send | edit | delete
+    kind: Mapped[str] = mapped_column(String(16), default="msg")    # msg | post | ...
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    post_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    target_delivery_id: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime]
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(String(64))
+
+
+class Delivery(Base):
+    """A copy of a message that reached a platform, with the platform's message id."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("account_id", "platform_message_id"),
+                      Index("ix_deliveries_post", "post_id"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    outbox_id: Mapped[int] = mapped_column(Integer, unique=True)
+    post_id: Mapped[int | None] = mapped_column(Integer)
+    platform_message_id: Mapped[str] = mapped_column(String(255))
+    sent_at: Mapped[datetime]
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    group_id: Mapped[int | None] = mapped_column(Integer)
+    actor_member_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class AppState(Base):
+    """Small durable values: platform offsets and the like."""
+
+    __tablename__ = "app_state"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

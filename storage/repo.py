@@ -1,0 +1,383 @@
+"""Repositories: the only place with queries. Handlers call these, never SQL."""
+from __future__ import annotations
+
+import contextlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Iterator
+
+from sqlalchemy import Engine, and_, exists, func, select, update
+from sqlalchemy.orm import Session, aliased, sessionmaker
+
+from bot.clock import Clock
+from bot.events import PlatformUser
+from storage.crypto import IdentityVault
+from storage.models import (
+    Account, AppState, AuditEntry, Community, Delivery, Group, InviteCode, Member, OutboxItem, Person,
+)
+
+DIRECT, BULK = 0, 1
+
+
+def pseudonym_key(name: str) -> str:
+    return " ".join(name.casefold().split())
+
+
+class _Repo:
+    def __init__(self, session: Session, clock: Clock) -> None:
+        self.s = session
+        self.clock = clock
+
+
+class People(_Repo):
+    def get(self, person_id: int) -> Person | None:
+        return self.s.get(Person, person_id)
+
+    def due_for_reminder(self, cutoff: datetime) -> list[Person]:
+        """Consenting people not reminded (nor joined) since ``cutoff``."""
+        return list(self.s.scalars(select(Person).where(
+            Person.consent_at.is_not(None), Person.consent_at < cutoff,
+            (Person.last_reminder_at.is_(None)) | (Person.last_reminder_at < cutoff))))
+
+    def create(self, language: str | None) -> Person:
+        person = Person(created_at=self.clock.now(), language=language, notify="all", discreet=False)
+        self.s.add(person)
+        self.s.flush()
+        return person
+
+
+class Accounts(_Repo):
+    def __init__(self, session: Session, clock: Clock, vault: IdentityVault) -> None:
+        super().__init__(session, clock)
+        self.vault = vault
+
+    def find(self, platform: str, user_id: str) -> Account | None:
+        h = self.vault.lookup_hash(platform, user_id)
+        return self.s.scalar(select(Account).where(Account.platform == platform, Account.identity_hash == h))
+
+    def get(self, account_id: int) -> Account | None:
+        return self.s.get(Account, account_id)
+
+    def identity(self, account: Account) -> dict[str, str | None]:
+        return self.vault.open(account.platform, account.identity_enc)
+
+    def _sealed(self, user: PlatformUser) -> bytes:
+        return self.vault.seal(user.platform, {
+            "user_id": user.user_id, "address": user.address,
+            "username": user.username, "display_name": user.display_name,
+        })
+
+    def find_or_create(self, user: PlatformUser, people: People, default_language: str) -> Account:
+        account = self.find(user.platform, user.user_id)
+        now = self.clock.now()
+        if account is None:
+            lang = user.language if user.language in ("en", "nb") else None
+            person = people.create(lang or default_language)
+            account = Account(person_id=person.id, platform=user.platform,
+                              identity_hash=self.vault.lookup_hash(user.platform, user.user_id),
+                              identity_enc=self._sealed(user), reachable=True, created_at=now,
+                              last_seen_at=now)
+            self.s.add(account)
+            self.s.flush()
+            return account
+        known = self.identity(account)
+        if (known.get("address"), known.get("username"), known.get("display_name")) != (
+                user.address, user.username, user.display_name):
+            account.identity_enc = self._sealed(user)
+        account.last_seen_at = now
+        return account
+
+    def for_person(self, person_id: int) -> list[Account]:
+        return list(self.s.scalars(select(Account).where(Account.person_id == person_id).order_by(Account.id)))
+
+    def set_reachable(self, account: Account, reachable: bool) -> None:
+        account.reachable = reachable
+
+
+class Groups(_Repo):
+    def by_slug(self, slug: str) -> Group | None:
+        return self.s.scalar(select(Group).where(Group.slug == slug))
+
+    def get(self, group_id: int) -> Group | None:
+        return self.s.get(Group, group_id)
+
+    def all(self) -> list[Group]:
+        return list(self.s.scalars(select(Group).order_by(Group.id)))
+
+    def upsert(self, slug: str, name: str) -> Group:
+        group = self.by_slug(slug)
+        if group is None:
+            group = Group(slug=slug, name=name)
+            self.s.add(group)
+            self.s.flush()
+        group.name = name
+        return group
+
+    def communities(self, group_id: int) -> list[Community]:
+        return list(self.s.scalars(select(Community).where(Community.group_id == group_id).order_by(Community.id)))
+
+    def community(self, group_id: int, slug: str) -> Community | None:
+        return self.s.scalar(select(Community).where(Community.group_id == group_id, Community.slug == slug))
+
+    def community_by_id(self, community_id: int) -> Community | None:
+        return self.s.get(Community, community_id)
+
+    def upsert_community(self, group_id: int, slug: str, name: str) -> Community:
+        com = self.community(group_id, slug)
+        if com is None:
+            com = Community(group_id=group_id, slug=slug, name=name)
+            self.s.add(com)
+            self.s.flush()
+        com.name = name
+        return com
+
+    def invite(self, code: str) -> InviteCode | None:
+        return self.s.scalar(select(InviteCode).where(InviteCode.code == code.strip().upper(),
+                                                      InviteCode.revoked_at.is_(None)))
+
+    def ensure_invite(self, group_id: int, code: str, community_id: int | None = None) -> InviteCode:
+        invite = self.s.scalar(select(InviteCode).where(InviteCode.code == code.upper()))
+        if invite is None:
+            invite = InviteCode(code=code.upper(), group_id=group_id, community_id=community_id,
+                                from_config=True, created_at=self.clock.now(), uses=0)
+            self.s.add(invite)
+            self.s.flush()
+        return invite
+
+    def new_invite(self, group_id: int, community_id: int | None) -> InviteCode:
+        alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"   # no look-alike characters
+        while True:
+            code = "".join(secrets.choice(alphabet) for _ in range(8))
+            if self.invite(code) is None:
+                break
+        invite = InviteCode(code=code, group_id=group_id, community_id=community_id,
+                            from_config=False, created_at=self.clock.now(), uses=0)
+        self.s.add(invite)
+        self.s.flush()
+        return invite
+
+
+class Members(_Repo):
+    def get(self, member_id: int) -> Member | None:
+        return self.s.get(Member, member_id)
+
+    def of_person(self, person_id: int, active_only: bool = True) -> list[Member]:
+        q = select(Member).where(Member.person_id == person_id)
+        if active_only:
+            q = q.where(Member.status == "active")
+        return list(self.s.scalars(q.order_by(Member.id)))
+
+    def in_group(self, person_id: int, group_id: int) -> Member | None:
+        return self.s.scalar(select(Member).where(Member.person_id == person_id, Member.group_id == group_id,
+                                                  Member.status == "active"))
+
+    def by_pseudonym(self, group_id: int, name: str) -> Member | None:
+        return self.s.scalar(select(Member).where(Member.group_id == group_id,
+                                                  Member.pseudonym_key == pseudonym_key(name)))
+
+    def add(self, person_id: int, group_id: int, role: str, community_id: int | None) -> Member:
+        member = Member(person_id=person_id, group_id=group_id, role=role, status="active",
+                        community_id=community_id, joined_at=self.clock.now())
+        self.s.add(member)
+        self.s.flush()
+        return member
+
+    def set_pseudonym(self, member: Member, name: str) -> None:
+        member.pseudonym = name
+        member.pseudonym_key = pseudonym_key(name)
+
+    def active(self, group_id: int) -> list[Member]:
+        return list(self.s.scalars(select(Member).where(Member.group_id == group_id, Member.status == "active",
+                                                        Member.pseudonym.is_not(None)).order_by(Member.id)))
+
+    def count_active(self, group_id: int) -> int:
+        return self.s.scalar(select(func.count()).select_from(Member).where(
+            Member.group_id == group_id, Member.status == "active")) or 0
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    account_id: int
+    op: str
+    kind: str
+    payload: dict
+    post_id: int | None
+    target_delivery_id: int | None
+    attempts: int
+
+
+class Outbox(_Repo):
+    def add(self, account_id: int, payload: dict, *, lane: int = DIRECT, kind: str = "msg",
+            op: str = "send", post_id: int | None = None, target_delivery_id: int | None = None,
+            not_before: datetime | None = None) -> OutboxItem:
+        now = self.clock.now()
+        item = OutboxItem(account_id=account_id, lane=lane, op=op, kind=kind, payload=payload, post_id=post_id,
+                          target_delivery_id=target_delivery_id, status="pending", attempts=0,
+                          not_before=not_before or now, created_at=now)
+        self.s.add(item)
+        return item
+
+    def claim_due(self, limit: int, skip_locked: bool) -> list[Claimed]:
+        """Claim due items, at most the oldest one per account and lane (per-recipient order)."""
+        now = self.clock.now()
+        earlier = aliased(OutboxItem)
+        q = (select(OutboxItem)
+             .where(OutboxItem.status == "pending", OutboxItem.not_before <= now)
+             .where(~exists().where(and_(earlier.account_id == OutboxItem.account_id,
+                                         earlier.lane == OutboxItem.lane,
+                                         earlier.status.in_(("pending", "sending", "held")),
+                                         earlier.id < OutboxItem.id)))
+             .order_by(OutboxItem.lane, OutboxItem.id).limit(limit))
+        if skip_locked:
+            q = q.with_for_update(skip_locked=True, of=OutboxItem)
+        rows = list(self.s.scalars(q))
+        for row in rows:
+            row.status = "sending"
+            row.attempts += 1
+        return [Claimed(r.id, r.account_id, r.op, r.kind, dict(r.payload or {}), r.post_id,
+                        r.target_delivery_id, r.attempts) for r in rows]
+
+    def get(self, item_id: int) -> OutboxItem | None:
+        return self.s.get(OutboxItem, item_id)
+
+    def finish(self, item_id: int, error: str | None = None) -> None:
+        self.s.execute(update(OutboxItem).where(OutboxItem.id == item_id).values(
+            status="done" if error is None else "failed", done_at=self.clock.now(), error=error))
+
+    def retry_later(self, item_id: int, delay: float, error: str, count_attempt: bool = True) -> None:
+        values: dict = {"status": "pending", "not_before": self.clock.now() + timedelta(seconds=delay),
+                        "error": error}
+        if not count_attempt:
+            values["attempts"] = OutboxItem.attempts - 1
+        self.s.execute(update(OutboxItem).where(OutboxItem.id == item_id).values(**values))
+
+    def delay_account(self, account_id: int, until: datetime) -> None:
+        """A platform rate limit for one chat: hold back everything queued for it."""
+        self.s.execute(update(OutboxItem).where(OutboxItem.account_id == account_id,
+                                                OutboxItem.status == "pending",
+                                                OutboxItem.not_before < until).values(not_before=until))
+
+    def hold_account(self, account_id: int) -> None:
+        self.s.execute(update(OutboxItem).where(OutboxItem.account_id == account_id,
+                                                OutboxItem.status.in_(("pending", "sending")))
+                       .values(status="held"))
+
+    def release_account(self, account_id: int) -> None:
+        self.s.execute(update(OutboxItem).where(OutboxItem.account_id == account_id,
+                                                OutboxItem.status == "held")
+                       .values(status="pending", not_before=self.clock.now()))
+
+    def recover_in_flight(self) -> int:
+        """After a crash, items left 'sending' are sent again (at most one duplicate each)."""
+        result = self.s.execute(update(OutboxItem).where(OutboxItem.status == "sending").values(status="pending"))
+        return result.rowcount or 0
+
+    def next_due_at(self) -> datetime | None:
+        return self.s.scalar(select(func.min(OutboxItem.not_before)).where(OutboxItem.status == "pending"))
+
+    def pending_count(self, due_only: bool = False) -> int:
+        q = select(func.count()).select_from(OutboxItem).where(OutboxItem.status.in_(("pending", "sending")))
+        if due_only:
+            q = q.where(OutboxItem.not_before <= self.clock.now())
+        return self.s.scalar(q) or 0
+
+    def cancel_for_post(self, post_id: int) -> list[int]:
+        """Cancel not-yet-sent copies of a post; returns the accounts affected."""
+        rows = list(self.s.scalars(select(OutboxItem).where(OutboxItem.post_id == post_id,
+                                                             OutboxItem.op == "send",
+                                                             OutboxItem.status.in_(("pending", "held")))))
+        for row in rows:
+            row.status = "cancelled"
+        return [r.account_id for r in rows]
+
+    def cancel_for_account(self, account_id: int) -> None:
+        self.s.execute(update(OutboxItem).where(OutboxItem.account_id == account_id,
+                                                OutboxItem.status.in_(("pending", "held")))
+                       .values(status="cancelled"))
+
+
+class Deliveries(_Repo):
+    def record(self, account_id: int, outbox_id: int, post_id: int | None, message_id: str) -> Delivery:
+        d = Delivery(account_id=account_id, outbox_id=outbox_id, post_id=post_id,
+                     platform_message_id=message_id, sent_at=self.clock.now(), deleted=False)
+        self.s.add(d)
+        self.s.flush()
+        return d
+
+    def get(self, delivery_id: int) -> Delivery | None:
+        return self.s.get(Delivery, delivery_id)
+
+    def by_message(self, account_id: int, message_id: str) -> Delivery | None:
+        return self.s.scalar(select(Delivery).where(Delivery.account_id == account_id,
+                                                    Delivery.platform_message_id == message_id))
+
+    def of_post(self, post_id: int) -> list[Delivery]:
+        return list(self.s.scalars(select(Delivery).where(Delivery.post_id == post_id,
+                                                          Delivery.deleted.is_(False)).order_by(Delivery.id)))
+
+    def mark_deleted(self, delivery_id: int) -> None:
+        self.s.execute(update(Delivery).where(Delivery.id == delivery_id).values(deleted=True))
+
+
+class Audit(_Repo):
+    def add(self, action: str, *, group_id: int | None = None, actor_member_id: int | None = None,
+            target: str | None = None, detail: str | None = None) -> None:
+        self.s.add(AuditEntry(at=self.clock.now(), group_id=group_id, actor_member_id=actor_member_id,
+                              action=action, target=target, detail=detail))
+
+    def recent(self, group_id: int, n: int) -> list[AuditEntry]:
+        return list(self.s.scalars(select(AuditEntry).where(AuditEntry.group_id == group_id)
+                                   .order_by(AuditEntry.id.desc()).limit(n)))
+
+
+class State(_Repo):
+    def get(self, key: str) -> str | None:
+        row = self.s.get(AppState, key)
+        return row.value if row else None
+
+    def set(self, key: str, value: str) -> None:
+        row = self.s.get(AppState, key)
+        if row is None:
+            self.s.add(AppState(key=key, value=value))
+        else:
+            row.value = value
+
+
+class UnitOfWork:
+    """One transaction and the repositories bound to it."""
+
+    def __init__(self, session: Session, clock: Clock, vault: IdentityVault) -> None:
+        self.session = session
+        self.clock = clock
+        self.people = People(session, clock)
+        self.accounts = Accounts(session, clock, vault)
+        self.groups = Groups(session, clock)
+        self.members = Members(session, clock)
+        self.outbox = Outbox(session, clock)
+        self.deliveries = Deliveries(session, clock)
+        self.audit = Audit(session, clock)
+        self.state = State(session, clock)
+        self.extra: dict[str, object] = {}
+
+
+class Database:
+    def __init__(self, engine: Engine, vault: IdentityVault, clock: Clock) -> None:
+        self.engine = engine
+        self.vault = vault
+        self.clock = clock
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self.is_postgres = engine.dialect.name == "postgresql"
+
+    @contextlib.contextmanager
+    def uow(self) -> Iterator[UnitOfWork]:
+        session = self._sessions()
+        try:
+            yield UnitOfWork(session, self.clock, self.vault)
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
