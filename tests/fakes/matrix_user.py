@@ -432,6 +432,12 @@ class MatrixUser:
     def members(self, room_id: str, membership: str = "join") -> list[str]:
         return sorted(u for u, m in self._members.get(room_id, {}).items() if m == membership)
 
+    def known_devices(self, user_id: str) -> set[str]:
+        """Device ids of ``user_id`` whose E2E keys this client has fetched."""
+        if self.client.olm is None:
+            return set()
+        return {d.id for d in self.client.olm.device_store.active_user_devices(user_id)}
+
     def is_encrypted(self, room_id: str) -> bool:
         room = self.client.rooms.get(room_id)
         return bool(room and room.encrypted)
@@ -592,6 +598,15 @@ class MatrixUser:
             lambda: self.membership(room_id, user_id) == membership,
             timeout,
             f"{user_id} membership {membership} in {room_id}",
+        )
+
+    async def wait_for_device(self, user_id: str, device_id: str, timeout: float = 20.0) -> None:
+        """Wait until we have fetched ``device_id``'s keys, so the next message
+        we send to a shared encrypted room is readable by that device."""
+        await self.wait_for(
+            lambda: device_id in self.known_devices(user_id),
+            timeout,
+            f"keys of {user_id}/{device_id}",
         )
 
     async def wait_for_invite(self, timeout: float = 20.0) -> str:

@@ -25,6 +25,7 @@ session fixtures; :meth:`SynapseServer.aregister_user` is the async variant
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import hmac
@@ -56,6 +57,17 @@ HIGH_RATE_LIMIT: dict[str, float] = {"per_second": 100000, "burst_count": 100000
 
 _STARTUP_TIMEOUT = 90.0
 _STOP_TIMEOUT = 15.0
+
+# Servers started by this process and not stopped yet; killed at interpreter
+# exit so an aborted test run (Ctrl-C, crash in a fixture) leaves no Synapse.
+_RUNNING: "set[SynapseServer]" = set()
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for server in list(_RUNNING):
+        with contextlib.suppress(Exception):
+            server.stop(timeout=5)
 
 
 class SynapseError(RuntimeError):
@@ -273,6 +285,7 @@ class SynapseServer:
                 start_new_session=True,
             )
         self.pid = self._proc.pid
+        _RUNNING.add(self)
         try:
             self._wait_healthy(t0 + timeout)
         except BaseException:
@@ -309,6 +322,7 @@ class SynapseServer:
     def stop(self, timeout: float = _STOP_TIMEOUT) -> None:
         """SIGTERM the process by pid, SIGKILL after ``timeout``, then reap it."""
         proc, self._proc = self._proc, None
+        _RUNNING.discard(self)
         if proc is None:
             return
         if proc.poll() is None:

@@ -123,7 +123,7 @@ def test_rate_limit_override(tmp_path: Path) -> None:
 
 
 @pytest.mark.asyncio
-async def test_encrypted_dm_between_two_users(alice_and_bob) -> None:
+async def test_encrypted_dm_between_two_users(alice_and_bob, tmp_path: Path) -> None:
     alice, bob = alice_and_bob
     room_id = await alice.open_encrypted_dm(bob.user_id, timeout=20)
     await bob.wait_for_membership(room_id, bob.user_id, "join", timeout=10)
@@ -174,3 +174,21 @@ async def test_encrypted_dm_between_two_users(alice_and_bob) -> None:
         (alice.user_id, "tiny.png"),
     ]
     assert not alice.sync_errors and not bob.sync_errors
+
+    # Bob logs in a second device late (like a restarted bot with a fresh
+    # device). Old messages are undecryptable for it; once Alice has its keys
+    # her next message uses a new Megolm session that includes it.
+    bob2 = await MatrixUser.create(
+        bob.server, "bob", None, tmp_path / "bob2", password=bob.password, register=False
+    )
+    try:
+        assert bob2.device_id != bob.device_id
+        old = [m for m in bob2.messages(room_id) if m.event_id in (first_id, reply_id, image_id)]
+        assert old and all(m.undecryptable and m.body is None for m in old), old
+        await alice.wait_for_device(bob.user_id, bob2.device_id)
+        late_id = await alice.send_text(room_id, "for both of your devices")
+        late = await bob2.wait_for_message(room_id, body="for both of your devices")
+        assert late.event_id == late_id and late.encrypted and not late.undecryptable
+        await bob.wait_for_message(room_id, body="for both of your devices")
+    finally:
+        await bob2.close()
