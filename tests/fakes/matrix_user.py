@@ -28,7 +28,7 @@ import struct
 import time
 import urllib.parse
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -244,6 +244,8 @@ class MatrixUser:
             if not isinstance(first, SyncResponse):
                 raise RuntimeError(f"initial sync of {user_id} failed: {first}")
             await user._crypto_housekeeping()
+            if displayname is not None and not register:
+                await client.set_displayname(displayname)
             if start_sync:
                 user.start_sync()
         except BaseException:
@@ -371,6 +373,12 @@ class MatrixUser:
             decrypted=decrypted,
             state_key=raw.get("state_key"),
         )
+
+    async def retry_decryption(self) -> int:
+        """Try again to decrypt events we could not decrypt; returns how many
+        are still undecryptable. Runs after every sync and while waiting."""
+        await self._retry_pending_decryption()
+        return len(self._pending)
 
     async def _retry_pending_decryption(self) -> None:
         if not self._pending or self.client.olm is None:
@@ -553,7 +561,8 @@ class MatrixUser:
             try:
                 await asyncio.wait_for(changed.wait(), min(remaining, 0.5))
             except asyncio.TimeoutError:
-                pass
+                # Keys may have arrived outside a sync (e.g. imported).
+                await self.retry_decryption()
 
     async def wait_for_message(
         self,
@@ -692,24 +701,12 @@ class MatrixUser:
         room = self.client.rooms[room_id]
         if not room.encrypted or self.client.olm is None:
             return
-        # Make sure we know every member's current devices before sharing the
-        # room key, and start a new Megolm session if a device appeared that
-        # the current one was not shared with (nio does not do that itself,
-        # so a bot device that logged in late would otherwise never get keys).
+        # Fetch pending device-key changes before sharing the room key. nio
+        # drops the outbound Megolm session of a room when a member's device
+        # list changed, so the next send shares a new key with every current
+        # device (including a bot device that logged in late).
         if self.client.should_query_keys:
             await self.client.keys_query()
-        olm = self.client.olm
-        session = olm.outbound_group_sessions.get(room_id)
-        if session is None or not session.shared:
-            return
-        known = {
-            (user_id, device.id)
-            for user_id in room.users
-            for device in olm.device_store.active_user_devices(user_id)
-            if not (user_id == self.user_id and device.id == self.device_id)
-        }
-        if known - session.users_shared_with - session.users_ignored:
-            olm.rotate_outbound_group_session(room_id)
 
     async def send_event(self, room_id: str, event_type: str, content: dict[str, Any]) -> str:
         """Send any room event (encrypted by nio if the room is encrypted)."""
@@ -840,6 +837,3 @@ class MatrixUser:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-
-# Type alias for tests that want an async predicate.
-AsyncPredicate = Callable[[], Awaitable[Any]]

@@ -190,5 +190,15 @@ async def test_encrypted_dm_between_two_users(alice_and_bob, tmp_path: Path) -> 
         late = await bob2.wait_for_message(room_id, body="for both of your devices")
         assert late.event_id == late_id and late.encrypted and not late.undecryptable
         await bob.wait_for_message(room_id, body="for both of your devices")
+
+        # Keys imported later (a key backup/export) make the old ones readable:
+        # the view decrypts pending events again, edits included.
+        keys_file = tmp_path / "alice-keys.txt"
+        await alice.client.export_keys(str(keys_file), "pass", count=1000)
+        await bob2.client.import_keys(str(keys_file), "pass")
+        healed = await bob2.wait_for_message(
+            room_id, lambda m: m.event_id == first_id and not m.undecryptable
+        )
+        assert healed.body == "hello bob, secret 43" and healed.edited
     finally:
         await bob2.close()

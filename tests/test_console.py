@@ -1,0 +1,69 @@
+"""The console transport, run as the README says, with a scripted conversation."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ("annaxq: /start\nannaxq: /agree\nannaxq: /join WELCOME\nannaxq: /name Birch\n"
+          "borisxq: /start\nborisxq: /agree\nborisxq: /join WELCOME\nborisxq: /name Willow\nborisxq: /me\n")
+
+
+def run_console(tmp_path: Path, script: str, extra_config: str = "") -> subprocess.CompletedProcess:
+    config = (ROOT / "config.example.toml").read_text().replace(
+        'url = "sqlite:///data/peerhaven.db"', f'url = "sqlite:///{tmp_path}/ph.db"').replace(
+        'data_key_file = "data/peerhaven.key"', f'data_key_file = "{tmp_path}/ph.key"')
+    path = tmp_path / "config.toml"
+    path.write_text(config + extra_config)
+    env = {k: v for k, v in os.environ.items() if k != "PEERHAVEN_DATA_KEY"}
+    return subprocess.run([sys.executable, "run.py", "--console", "--config", str(path)], cwd=ROOT,
+                          input=script, capture_output=True, text=True, timeout=120, env=env)
+
+
+def messages_for(output: str, user: str) -> list[str]:
+    """Split console output into messages per addressee (continuation lines joined)."""
+    found: list[tuple[str, list[str]]] = []
+    for line in output.splitlines():
+        m = re.match(r"^\[([^\]]+)\] (.*)$", line)
+        if m:
+            found.append((m.group(1), [m.group(2)]))
+        elif line.startswith("  ") and found:
+            found[-1][1].append(line[2:])
+    return ["\n".join(lines) for who, lines in found if who == user]
+
+
+def test_readme_conversation_onboards_both_users(tmp_path: Path) -> None:
+    result = run_console(tmp_path, SCRIPT)
+    assert result.returncode == 0, result.stderr
+    anna, boris = messages_for(result.stdout, "annaxq"), messages_for(result.stdout, "borisxq")
+    assert any("You're all set, Birch" in m for m in anna)
+    assert any("You're all set, Willow" in m for m in boris)
+    assert any("you are Willow (participant)" in m for m in boris)
+    assert all("borisxq" not in m for m in anna)
+    assert all("annaxq" not in m for m in boris)
+    # every line is addressed to someone: nothing unaddressed on stdout
+    for line in result.stdout.splitlines():
+        assert line.startswith("[") or line.startswith("  ")
+
+
+def test_console_resumes_onboarding_across_runs(tmp_path: Path) -> None:
+    run_console(tmp_path, "cara: /start\ncara: /agree\n")
+    result = run_console(tmp_path, "cara: /start\n")
+    assert "Next step: send /join" in result.stdout
+    assert "House rules" not in result.stdout
+
+
+def test_malformed_lines_are_explained_and_skipped(tmp_path: Path) -> None:
+    result = run_console(tmp_path, "no colon here\n\n\ncara: /help\n")
+    assert result.returncode == 0
+    assert "expected '<user>: <text>'" in result.stderr
+    assert "What you can do" in result.stdout
+
+
+def test_continuation_lines_make_one_message(tmp_path: Path) -> None:
+    result = run_console(tmp_path, "cara: /help\n  name\n")
+    # "/help\nname" is one command whose argument is on the next line
+    assert "/name <pseudonym> chooses" in result.stdout

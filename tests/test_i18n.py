@@ -1,0 +1,45 @@
+"""Every text the code uses exists in English and Norwegian, with the same placeholders."""
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+
+from bot.i18n import I18n
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY_RE = re.compile(r"""["']((?:[a-z_]+\.)+[a-z_0-9]+)["']""")
+
+
+def _placeholders(text: str) -> set[str]:
+    return {f for _, f, _, _ in string.Formatter().parse(text) if f}
+
+
+def test_catalogues_have_the_same_keys_and_placeholders() -> None:
+    i18n = I18n()
+    en, nb = i18n.catalogues["en"], i18n.catalogues["nb"]
+    assert set(en) == set(nb)
+    for key in en:
+        assert _placeholders(en[key]) == _placeholders(nb[key]), key
+
+
+def test_every_key_used_in_code_is_in_the_catalogue() -> None:
+    i18n = I18n()
+    used: set[str] = set()
+    for folder in ("bot", "handlers", "moderation"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for match in KEY_RE.finditer(path.read_text()):
+                key = match.group(1)
+                if key.split(".")[0] in {"onboarding", "name", "help", "me", "input", "command", "error",
+                                         "language", "community", "role", "notify", "word", "button",
+                                         "reminder", "thread", "post", "mod", "report", "flood", "digest",
+                                         "settings", "privacy", "reveal", "cafe", "safety"}:
+                    used.add(key)
+    missing = {k for k in used if not i18n.has(k)}
+    assert not missing, sorted(missing)
+
+
+def test_norwegian_is_used_after_language_nb() -> None:
+    i18n = I18n()
+    assert i18n.t("nb", "language.set") != i18n.t("en", "language.set")
+    assert "{" not in i18n.t("nb", "onboarding.ready", pseudonym="Bjørk")

@@ -1,0 +1,112 @@
+"""The outbox worker: retries, rate limits, unreachable people, lanes, recorded message ids."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from bot.clock import FakeClock
+from bot.transports.base import MemoryTransport, RetryAfter, TransientError, Unreachable, PermanentError
+from storage.models import Delivery, OutboxItem
+from storage.repo import BULK, DIRECT
+from tests.harness import Harness
+
+
+def _queue(rt, names: list[str], key: str = "command.hint", lane: int = DIRECT) -> list[int]:
+    ids = []
+    with rt.db.uow() as uow:
+        for name in names:
+            acc = uow.accounts.find_or_create(Harness.user(name), uow.people, "en")
+            ids.append(acc.id)
+            uow.outbox.add(acc.id, {"key": key, "params": {}}, lane=lane)
+    return ids
+
+
+async def test_transient_errors_are_retried_with_backoff(make_runtime) -> None:
+    clock = FakeClock()
+    rt = make_runtime(clock=clock)
+    mem: MemoryTransport = rt.transports["memory"]
+    _queue(rt, ["ann"])
+    mem.fail_next("ann", TransientError("502"))
+    mem.fail_next("ann", TransientError("timeout"))
+    await rt.worker.process_due()
+    assert mem.texts("ann") == []
+    clock.advance(seconds=1)
+    await rt.worker.process_due()        # back-off is 2 s after the first failure
+    assert mem.texts("ann") == []
+    clock.advance(seconds=2)
+    await rt.worker.process_due()        # second failure: now 4 s
+    clock.advance(seconds=4)
+    await rt.worker.process_due()
+    assert mem.texts("ann") == ["Send /help to see what you can do."]
+
+
+async def test_retry_after_delays_only_that_chat(make_runtime) -> None:
+    clock = FakeClock()
+    rt = make_runtime(clock=clock)
+    mem: MemoryTransport = rt.transports["memory"]
+    _queue(rt, ["ann", "bob"])
+    _queue(rt, ["ann", "bob"], key="input.empty")
+    mem.fail_next("ann", RetryAfter(30))
+    await rt.worker.process_due()
+    assert len(mem.texts("bob")) == 2 and mem.texts("ann") == []
+    clock.advance(seconds=31)
+    await rt.worker.process_due()
+    # order kept for ann after the wait
+    assert mem.texts("ann") == ["Send /help to see what you can do.",
+                                "That message was empty. Send /help to see what you can do."]
+
+
+async def test_unreachable_person_keeps_deliveries_until_back(make_runtime) -> None:
+    rt = make_runtime()
+    h = Harness(rt)
+    mem: MemoryTransport = rt.transports["memory"]
+    mem.unreachable.add("ann")
+    await h.say("ann", "/start")
+    assert mem.texts("ann") == []
+    with rt.db.uow() as uow:
+        held = uow.session.scalar(select(func.count()).select_from(OutboxItem).where(OutboxItem.status == "held"))
+    assert held >= 2
+    mem.unreachable.discard("ann")
+    await h.say("ann", "/help")           # writing again means they are back
+    texts = mem.texts("ann")
+    assert texts[0].startswith("Welcome to") and "What you can do" in texts[-1]
+
+
+async def test_direct_answers_overtake_bulk_fan_out(make_runtime) -> None:
+    rt = make_runtime(concurrency=1)
+    mem: MemoryTransport = rt.transports["memory"]
+    _queue(rt, [f"u{i}" for i in range(30)], lane=BULK)
+    _queue(rt, ["asker"], key="input.empty", lane=DIRECT)
+    await rt.worker.process_due()
+    order = [m.address for m in sorted(mem.all_messages(), key=lambda m: int(m.message_id))]
+    assert order[0] == "asker"
+
+
+async def test_every_send_records_the_platform_message_id(make_runtime) -> None:
+    rt = make_runtime()
+    mem: MemoryTransport = rt.transports["memory"]
+    _queue(rt, ["ann", "bob", "cid"])
+    await rt.worker.drain()
+    with rt.db.uow() as uow:
+        ids = set(uow.session.scalars(select(Delivery.platform_message_id)))
+    assert ids == {m.message_id for m in mem.all_messages()}
+
+
+async def test_permanent_refusal_is_not_retried_forever(make_runtime) -> None:
+    rt = make_runtime()
+    mem: MemoryTransport = rt.transports["memory"]
+    _queue(rt, ["ann"])
+    mem.fail_next("ann", PermanentError("bad request"))
+    await rt.worker.drain()
+    with rt.db.uow() as uow:
+        row = uow.session.scalar(select(OutboxItem))
+    assert row.status == "failed" and row.error.startswith("refused")
+
+
+async def test_unreachable_error_marks_account(make_runtime) -> None:
+    rt = make_runtime()
+    mem: MemoryTransport = rt.transports["memory"]
+    (acc,) = _queue(rt, ["ann"])
+    mem.fail_next("ann", Unreachable("blocked"))
+    await rt.worker.drain()
+    with rt.db.uow() as uow:
+        assert uow.accounts.get(acc).reachable is False
