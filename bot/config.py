@@ -40,6 +40,7 @@ class BotSection(_Strict):
     data_key_file: str = "data/peerhaven.key"
     anonymity_reminder_days: int = Field(default=30, ge=0, le=365)
     unanswered_hours: int = Field(default=24, ge=1, le=24 * 30)
+    digest_time: str = Field(default="18:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("timezone")

@@ -92,7 +92,7 @@ async def run_console(rt: Runtime, stream: IO[str] | None = None) -> None:
     assert isinstance(console, ConsoleTransport)
     await rt.start(scheduler=False, worker=True)
     try:
-        await console.read(stream)
+        await console.read(stream, after_each=rt.worker.drain)
         await rt.worker.drain()
     finally:
         await rt.stop()

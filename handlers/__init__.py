@@ -6,9 +6,9 @@ from typing import Any
 from bot.render import Renderer
 from bot.router import Router
 from bot.scheduler import JobBuilder
-from handlers import onboarding
+from handlers import notifications, onboarding, threads
 
-FEATURES = (onboarding,)
+FEATURES = (onboarding, threads, notifications)
 
 
 def build_router() -> Router:

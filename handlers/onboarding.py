@@ -99,7 +99,9 @@ def pseudonym_problem(ctx: Context, name: str, member: Member) -> str | None:
     if name.startswith("/") or name.startswith("!"):
         return "name.characters"
     plain = _normalise(name)
-    for ident in ctx.user.names():
+    # Consultants post under their own (role) name by design; participants must stay anonymous.
+    identities = [] if member.role == "consultant" else ctx.user.names()
+    for ident in identities:
         ident_plain = _normalise(ident)
         if ident_plain and (plain == ident_plain or (len(ident_plain) >= 3 and ident_plain in plain)):
             return "name.is_platform_name"

@@ -43,6 +43,7 @@ class Person(Base):
     paused_until: Mapped[datetime | None]
     last_reminder_at: Mapped[datetime | None]
     pending_action: Mapped[str | None] = mapped_column(String(32))  # e.g. a confirmation step
+    last_digest_at: Mapped[datetime | None]
 
 
 class Account(Base):
@@ -170,3 +171,69 @@ class AppState(Base):
     __tablename__ = "app_state"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class Thread(Base):
+    __tablename__ = "threads"
+    __table_args__ = (Index("ix_threads_group_activity", "group_id", "last_activity_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(120))
+    creator_member_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    last_activity_at: Mapped[datetime]
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)     # visible to invited members only
+
+
+class Post(Base):
+    """A post, stored once. ``body`` is None once the post is deleted or its author forgotten."""
+
+    __tablename__ = "posts"
+    __table_args__ = (Index("ix_posts_thread", "thread_id", "id"),
+                      Index("ix_posts_source", "source_account_id", "source_message_id"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
+    author_member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    body: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="published")  # published|held|hidden|deleted
+    reply_to_post_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    edited_at: Mapped[datetime | None]
+    # The author's own platform message, so that editing it on the platform edits the post.
+    source_account_id: Mapped[int | None] = mapped_column(Integer)
+    source_message_id: Mapped[str | None] = mapped_column(String(255))
+
+
+class ThreadState(Base):
+    """Per member and thread: what they have read and whether they follow or muted it."""
+
+    __tablename__ = "thread_state"
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), primary_key=True)
+    last_read_post_id: Mapped[int] = mapped_column(Integer, default=0)
+    follow: Mapped[bool | None] = mapped_column(Boolean)     # None: default, True: follow, False: muted
+    page_before: Mapped[int | None] = mapped_column(Integer)  # for `more`: the oldest post shown
+
+
+class Draft(Base):
+    """Text that was not published (flood control, no thread chosen): one command sends it."""
+
+    __tablename__ = "drafts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    thread_id: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    reply_to_post_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+
+class Report(Base):
+    __tablename__ = "reports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
+    reporter_member_id: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(12), default="open")

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterator
 
-from sqlalchemy import Engine, and_, exists, func, select, update
+from sqlalchemy import Engine, and_, delete, exists, func, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.clock import Clock
 from bot.events import PlatformUser
 from storage.crypto import IdentityVault
+from storage.threads_repo import Threads
 from storage.models import (
     Account, AppState, AuditEntry, Community, Delivery, Group, InviteCode, Member, OutboxItem, Person,
 )
@@ -292,6 +293,18 @@ class Outbox(_Repo):
             row.status = "cancelled"
         return [r.account_id for r in rows]
 
+    def purge_done(self, person_id: int) -> None:
+        """Delete finished direct answers to a person: their parameters (post ids in
+        confirmations) would otherwise link the person to what they wrote."""
+        accounts = select(Account.id).where(Account.person_id == person_id)
+        self.s.execute(delete(OutboxItem).where(OutboxItem.account_id.in_(accounts),
+                                                OutboxItem.status.in_(("done", "failed", "cancelled"))))
+
+    def purge_older_than(self, cutoff: datetime) -> int:
+        result = self.s.execute(delete(OutboxItem).where(OutboxItem.status.in_(("done", "failed", "cancelled")),
+                                                         OutboxItem.created_at < cutoff))
+        return result.rowcount or 0
+
     def cancel_for_account(self, account_id: int) -> None:
         self.s.execute(update(OutboxItem).where(OutboxItem.account_id == account_id,
                                                 OutboxItem.status.in_(("pending", "held")))
@@ -359,7 +372,7 @@ class UnitOfWork:
         self.deliveries = Deliveries(session, clock)
         self.audit = Audit(session, clock)
         self.state = State(session, clock)
-        self.extra: dict[str, object] = {}
+        self.threads = Threads(session, clock)
 
 
 class Database:

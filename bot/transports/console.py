@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
-from typing import IO
+from typing import IO, Awaitable, Callable
 
 from bot.events import IncomingEvent, Kind, PlatformUser, Rendered
 from bot.transports.base import Dispatch
@@ -60,7 +60,8 @@ class ConsoleTransport:
         who = PlatformUser(platform="console", user_id=user, address=user, username=user)
         await self._dispatch(IncomingEvent(user=who, kind=Kind.TEXT, text=text))
 
-    async def read(self, stream: IO[str] | None = None) -> int:
+    async def read(self, stream: IO[str] | None = None,
+                   after_each: Callable[[], Awaitable[None]] | None = None) -> int:
         """Read ``<user>: <text>`` lines until end of input. Lines starting with two spaces
         continue the previous message (the same convention the output uses)."""
         stream = stream or sys.stdin
@@ -76,6 +77,8 @@ class ConsoleTransport:
                 continue
             if pending is not None:
                 await self._emit(pending[0], "\n".join(pending[1]))
+                if after_each is not None:     # a transcript reads best in input order
+                    await after_each()
                 count += 1
                 pending = None
             if not line.strip():

@@ -1,0 +1,221 @@
+"""Publishing a post and fanning it out; edits and deletes reaching every copy; post rendering.
+
+A post is stored once. The fan-out queues one outbox row per recipient account, holding
+only the post id: the text each recipient sees is rendered when it is delivered.
+"""
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.clock import as_utc
+from bot.events import Rendered
+from bot.render import RenderContext
+from bot.router import Context
+from storage.models import Member, Person, Post, Thread
+from storage.repo import BULK, Claimed, UnitOfWork
+
+MAX_POST = 4000
+MAX_TITLE = 120
+
+
+def parse_id(text: str, prefix: str) -> int | None:
+    """Accept ``12``, ``#12`` (threads) and ``p12`` (posts)."""
+    token = text.strip().split()[0] if text.strip() else ""
+    token = token.lstrip("#")
+    if token[:1].lower() == prefix and token[1:].isdigit():
+        token = token[1:]
+    return int(token) if token.isdigit() and len(token) < 12 else None
+
+
+def author_label(rc: RenderContext, author: Member) -> str:
+    """How a recipient sees an author. Consultants always show under their role name."""
+    name = author.pseudonym or rc.t("post.someone")
+    if author.role == "consultant":
+        return rc.t("post.consultant_label", name=name)
+    return name
+
+
+def quiet_until(person: Person, now: datetime, tz: str) -> datetime | None:
+    """When a delivery to this person may go out, if they are inside their quiet hours now."""
+    if person.quiet_start is None or person.quiet_end is None or person.quiet_start == person.quiet_end:
+        return None
+    local = now.astimezone(ZoneInfo(tz))
+    minute = local.hour * 60 + local.minute
+    start, end = person.quiet_start, person.quiet_end
+    inside = start <= minute < end if start < end else (minute >= start or minute < end)
+    if not inside:
+        return None
+    end_day = local.date() if minute < end else local.date() + timedelta(days=1)
+    wake = datetime.combine(end_day, time(end // 60, end % 60), tzinfo=ZoneInfo(tz))
+    return wake.astimezone(now.tzinfo)
+
+
+def visible_thread(ctx: Context, thread_id: int | None) -> Thread | None:
+    member = ctx.member
+    if thread_id is None or member is None:
+        return None
+    thread = ctx.uow.threads.get(thread_id)
+    if thread is None or thread.group_id != member.group_id:
+        return None
+    if thread.closed and thread.creator_member_id != member.id:
+        return None
+    return thread
+
+
+def body_problem(body: str) -> str | None:
+    if not body.strip():
+        return "post.empty"
+    if len(body) > MAX_POST:
+        return "post.too_long"
+    return None
+
+
+def publish(ctx: Context, thread: Thread, body: str, reply_to: int | None = None) -> Post | None:
+    """Validate, apply flood control, store and fan out. Returns the post, or None if held back."""
+    member = ctx.member
+    assert member is not None
+    body = body.strip()
+    problem = body_problem(body)
+    if problem:
+        ctx.reply(problem, limit=MAX_POST, length=len(body))
+        return None
+    if thread.locked and member.role != "consultant":
+        ctx.reply("thread.locked", thread=thread.id)
+        return None
+    limit = ctx.config.safety.posts_per_minute
+    if ctx.uow.threads.recent_posts_by(member.id, ctx.clock.now() - timedelta(minutes=1)) >= limit:
+        ctx.uow.threads.save_draft(member.id, body, thread.id, reply_to)
+        ctx.reply("flood.slow_down", limit=limit)
+        return None
+    source = (ctx.account.id, ctx.event.platform_message_id) if ctx.event.platform_message_id else None
+    post = ctx.uow.threads.add_post(thread, member.id, body, reply_to, source)
+    ctx.uow.threads.mark_read(member.id, thread.id, post.id)
+    member.current_thread_id = thread.id
+    fan_out(ctx.uow, ctx, post, thread, exclude_person_id=ctx.person.id)
+    ctx.reply("post.published", post=post.id, thread=thread.id, title=thread.title)
+    return post
+
+
+def fan_out(uow: UnitOfWork, ctx: Context, post: Post, thread: Thread, exclude_person_id: int | None) -> int:
+    """Queue the post for every member who should be notified now. Returns rows queued."""
+    now = ctx.clock.now()
+    follows = uow.threads.follow_map(thread.id)
+    queued = 0
+    for member, person in uow.threads.recipients(thread.group_id, exclude_person_id):
+        if person.notify in ("off", "digest") or uow.threads.paused_or_off(person, now):
+            continue
+        follow = follows.get(member.id)
+        if follow is False:
+            continue
+        if person.notify == "following" and not (follow or thread.creator_member_id == member.id
+                                                 or uow.threads.has_posted(member.id, thread.id)):
+            continue
+        not_before = quiet_until(person, now, ctx.config.bot.timezone)
+        for account in uow.accounts.for_person(person.id):
+            uow.outbox.add(account.id, {"mode": "fanout"}, lane=BULK, kind="post", post_id=post.id,
+                           not_before=not_before)
+            queued += 1
+    return queued
+
+
+def propagate(uow: UnitOfWork, post: Post, op: str) -> int:
+    """Send an edit or a delete to every delivered copy of a post; cancel unsent copies on delete."""
+    if op == "delete":
+        uow.outbox.cancel_for_post(post.id)
+    count = 0
+    for delivery in uow.deliveries.of_post(post.id):
+        original = uow.outbox.get(delivery.outbox_id)
+        payload = dict(original.payload) if original is not None else {"mode": "fanout"}
+        uow.outbox.add(delivery.account_id, payload, lane=BULK, kind="post", op=op, post_id=post.id,
+                       target_delivery_id=delivery.id)
+        count += 1
+    return count
+
+
+def render_post(rc: RenderContext, item: Claimed) -> Rendered | None:
+    uow = rc.uow
+    post = uow.threads.post(item.post_id or 0)
+    if post is None:
+        return None
+    if post.status in ("held", "hidden") and item.op == "send":
+        return None
+    thread = uow.threads.get(post.thread_id)
+    viewer = uow.members.in_group(rc.person.id, thread.group_id)
+    mode = item.payload.get("mode", "fanout")
+    if rc.person.discreet and mode == "fanout":
+        return Rendered(text=rc.t("post.discreet", thread=thread.id))
+    author = uow.members.get(post.author_member_id)
+    if post.status == "hidden":
+        body = rc.t("post.hidden")
+    elif post.body is None or post.status == "deleted":
+        body = rc.t("post.removed")
+    else:
+        body = post.body
+    lines = [rc.t("post.header", thread=thread.id, title=thread.title, post=post.id,
+                  author=author_label(rc, author))]
+    if post.reply_to_post_id:
+        target = uow.threads.post(post.reply_to_post_id)
+        if target is not None:
+            lines.append(rc.t("post.in_reply_to", post=target.id,
+                              author=author_label(rc, uow.members.get(target.author_member_id))))
+    lines.append(body)
+    if post.edited_at is not None and post.body is not None:
+        lines.append(rc.t("post.edited"))
+    if viewer is not None and item.op == "send":
+        uow.threads.mark_read(viewer.id, thread.id, post.id)
+    return Rendered(text="\n".join(lines))
+
+
+def own_post(ctx: Context, post_id: int | None) -> Post | None:
+    """The member's own, not deleted post with this id, answering the member if it is not."""
+    member = ctx.member
+    post = ctx.uow.threads.post(post_id) if post_id else None
+    if post is None or visible_thread(ctx, post.thread_id) is None:
+        ctx.reply("post.not_found", post=post_id or "?")
+        return None
+    if post.author_member_id != member.id:
+        ctx.reply("post.not_yours", post=post.id)
+        return None
+    if post.status == "deleted":
+        ctx.reply("post.already_deleted", post=post.id)
+        return None
+    return post
+
+
+def edit_post(ctx: Context, post: Post, body: str) -> None:
+    body = body.strip()
+    problem = body_problem(body)
+    if problem:
+        ctx.reply(problem, limit=MAX_POST, length=len(body))
+        return
+    if body == post.body:
+        ctx.reply("post.unchanged", post=post.id)
+        return
+    post.body = body
+    post.edited_at = ctx.clock.now()
+    copies = propagate(ctx.uow, post, "edit")
+    ctx.reply("post.edited_done", post=post.id, copies=copies)
+
+
+def delete_post(ctx: Context, post: Post) -> None:
+    post.body = None
+    post.status = "deleted"
+    post.source_message_id = None
+    copies = propagate(ctx.uow, post, "delete")
+    ctx.reply("post.deleted_done", post=post.id, copies=copies)
+
+
+def post_from_reply(ctx: Context) -> Post | None:
+    """The post behind the relayed message the person replied to, if any."""
+    if not ctx.event.reply_to_message_id:
+        return None
+    delivery = ctx.uow.deliveries.by_message(ctx.account.id, ctx.event.reply_to_message_id)
+    if delivery is None or delivery.post_id is None:
+        return None
+    return ctx.uow.threads.post(delivery.post_id)
+
+
+def local_time(ctx: Context, when: datetime) -> str:
+    return as_utc(when).astimezone(ZoneInfo(ctx.config.bot.timezone)).strftime("%Y-%m-%d %H:%M")
+

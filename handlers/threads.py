@@ -1,0 +1,246 @@
+"""The anonymous forum: threads, new, read, more, reply, plain text, edit, delete, send, report."""
+from __future__ import annotations
+
+from bot.router import Context, command, on_edit, on_reply, on_text, parse_command
+from handlers.posting import (
+    MAX_TITLE, delete_post, edit_post, own_post, parse_id, post_from_reply, publish, render_post,
+    visible_thread,
+)
+from storage.models import Member
+from storage.repo import DIRECT
+
+PAGE = 5
+
+
+def _thread_arg(ctx: Context) -> tuple[int | None, str]:
+    """Split ``<thread> <rest>`` (the rest may span lines)."""
+    text = ctx.args.strip()
+    head, _, rest = text.partition(" ")
+    if "\n" in head:
+        head, _, more = head.partition("\n")
+        rest = more + (" " + rest if rest else "")
+    return parse_id(head, "t"), rest.strip()
+
+
+def _need_thread(ctx: Context, thread_id: int | None):  # type: ignore[no-untyped-def]
+    thread = visible_thread(ctx, thread_id)
+    if thread is None:
+        ctx.reply("thread.not_found", thread=thread_id if thread_id is not None else "?")
+    return thread
+
+
+@command("threads", needs_member=True)
+def threads(ctx: Context) -> None:
+    member = ctx.member
+    summaries = ctx.uow.threads.summaries(member.group_id, member.id)
+    if not summaries:
+        ctx.reply("thread.none")
+        return
+    lines = [{"t": "thread.line", "params": {
+        "thread": s.thread.id, "title": s.thread.title, "posts": s.posts, "unread": s.unread,
+        "pin": "📌 " if s.thread.pinned else "", "lock": " 🔒" if s.thread.locked else ""}}
+        for s in summaries[:30]]
+    ctx.reply("thread.list", lines=lines)
+
+
+@command("new", needs_member=True)
+def new(ctx: Context) -> None:
+    title, _, body = ctx.args.strip().partition("\n")
+    title = " ".join(title.split())
+    if title.casefold().startswith("closed "):
+        ctx.reply("thread.closed_later")
+        return
+    if not title:
+        ctx.reply("thread.new_usage")
+        return
+    if len(title) > MAX_TITLE:
+        ctx.reply("thread.title_too_long", limit=MAX_TITLE, length=len(title))
+        return
+    member = ctx.member
+    thread = ctx.uow.threads.create(member.group_id, title, member.id)
+    ctx.uow.threads.state(member.id, thread.id).follow = True
+    member.current_thread_id = thread.id
+    if body.strip():
+        ctx.reply("thread.created", thread=thread.id, title=title)
+        publish(ctx, thread, body)
+    else:
+        ctx.reply("thread.created_wait", thread=thread.id, title=title)
+
+
+def show_page(ctx: Context, member: Member, thread_id: int, before: int | None) -> None:
+    thread = ctx.uow.threads.get(thread_id)
+    posts = ctx.uow.threads.page(thread_id, before, PAGE)
+    total = ctx.uow.threads.count_posts(thread_id)
+    state = ctx.uow.threads.state(member.id, thread_id)
+    if not posts:
+        ctx.reply("thread.no_more" if before else "thread.empty", thread=thread_id, title=thread.title)
+        return
+    state.page_before = posts[0].id
+    earlier = len(ctx.uow.threads.page(thread_id, posts[0].id, 1)) > 0
+    ctx.reply("thread.reading", thread=thread_id, title=thread.title, total=total,
+              more={"t": "thread.more_hint"} if earlier else "")
+    for post in posts:
+        ctx.uow.outbox.add(ctx.account.id, {"mode": "read"}, lane=DIRECT, kind="post", post_id=post.id)
+    ctx.uow.threads.mark_read(member.id, thread_id, ctx.uow.threads.latest_post_id(thread_id))
+
+
+@command("read", needs_member=True)
+def read(ctx: Context) -> None:
+    thread = _need_thread(ctx, parse_id(ctx.args, "t"))
+    if thread is None:
+        return
+    ctx.member.current_thread_id = thread.id
+    show_page(ctx, ctx.member, thread.id, None)
+
+
+@command("more", needs_member=True)
+def more(ctx: Context) -> None:
+    member = ctx.member
+    thread = visible_thread(ctx, member.current_thread_id)
+    if thread is None:
+        ctx.reply("thread.no_current")
+        return
+    before = ctx.uow.threads.state(member.id, thread.id).page_before
+    show_page(ctx, member, thread.id, before)
+
+
+@command("reply", needs_member=True)
+def reply(ctx: Context) -> None:
+    thread_id, body = _thread_arg(ctx)
+    if thread_id is None:
+        ctx.reply("thread.reply_usage")
+        return
+    thread = _need_thread(ctx, thread_id)
+    if thread is not None:
+        publish(ctx, thread, body)
+
+
+@on_text
+def plain_text(ctx: Context) -> None:
+    member = ctx.member
+    if member is None or not member.pseudonym:
+        from handlers.onboarding import next_step
+        next_step(ctx)
+        return
+    thread = visible_thread(ctx, member.current_thread_id)
+    if thread is None:
+        ctx.uow.threads.save_draft(member.id, ctx.args.strip()[:4000], None, None)
+        ctx.reply("thread.which")
+        threads(ctx)
+        return
+    publish(ctx, thread, ctx.args)
+
+
+@on_reply
+def platform_reply(ctx: Context) -> None:
+    member = ctx.member
+    post = post_from_reply(ctx) if member is not None else None
+    if post is None:
+        plain_text(ctx)
+        return
+    thread = _need_thread(ctx, post.thread_id)
+    if thread is not None:
+        publish(ctx, thread, ctx.args, reply_to=post.id)
+
+
+@on_edit
+def platform_edit(ctx: Context) -> None:
+    """The person edited a message they sent: if it became a post, edit the post."""
+    post = None
+    if ctx.event.platform_message_id and ctx.member is not None:
+        post = ctx.uow.threads.post_by_source(ctx.account.id, ctx.event.platform_message_id)
+    if post is None or post.author_member_id != ctx.member.id or post.status == "deleted":
+        ctx.reply("input.edit_ignored")
+        return
+    text = ctx.args
+    parsed = parse_command(text)
+    if parsed is not None:
+        name, args = parsed
+        if name == "reply":
+            text = args.partition(" ")[2]
+        elif name == "new":
+            text = args.partition("\n")[2]
+    edit_post(ctx, post, text)
+
+
+@command("edit", needs_member=True)
+def edit(ctx: Context) -> None:
+    replied = post_from_reply(ctx)
+    if replied is not None:
+        post_id, body = replied.id, ctx.args
+    else:
+        post_id = parse_id(ctx.args, "p")
+        body = ctx.args.strip().partition(" ")[2] if " " in ctx.args.strip() else ""
+        if "\n" in ctx.args.strip().split(" ")[0]:
+            body = ctx.args.strip().partition("\n")[2]
+    if post_id is None:
+        ctx.reply("post.edit_usage")
+        return
+    post = own_post(ctx, post_id)
+    if post is not None:
+        edit_post(ctx, post, body)
+
+
+@command("delete", needs_member=True)
+def delete(ctx: Context) -> None:
+    replied = post_from_reply(ctx)
+    post_id = replied.id if replied is not None else parse_id(ctx.args, "p")
+    if post_id is None:
+        ctx.reply("post.delete_usage")
+        return
+    post = own_post(ctx, post_id)
+    if post is not None:
+        delete_post(ctx, post)
+
+
+@command("send", needs_member=True)
+def send_draft(ctx: Context) -> None:
+    member = ctx.member
+    draft = ctx.uow.threads.latest_draft(member.id)
+    if draft is None:
+        ctx.reply("draft.none")
+        return
+    thread_id = parse_id(ctx.args, "t") if ctx.args.strip() else draft.thread_id
+    if thread_id is None:
+        ctx.reply("thread.which")
+        return
+    thread = _need_thread(ctx, thread_id)
+    if thread is None:
+        return
+    if publish(ctx, thread, draft.body, reply_to=draft.reply_to_post_id) is not None:
+        ctx.uow.threads.drop_draft(draft)
+
+
+@command("report", needs_member=True)
+def report(ctx: Context) -> None:
+    replied = post_from_reply(ctx)
+    if replied is not None:
+        post_id, reason = replied.id, ctx.args.strip()
+    else:
+        post_id = parse_id(ctx.args, "p")
+        reason = ctx.args.strip().partition(" ")[2].strip()
+    post = ctx.uow.threads.post(post_id) if post_id else None
+    if post is None or visible_thread(ctx, post.thread_id) is None:
+        ctx.reply("post.not_found", post=post_id or "?")
+        return
+    ctx.uow.threads.add_report(post.id, ctx.member.id, reason[:1000] or None)
+    ctx.uow.audit.add("post.report", group_id=ctx.member.group_id, target=f"p{post.id}")
+    ctx.reply("report.thanks", post=post.id)
+
+
+def start_over(ctx: Context, old: Member) -> Member:
+    """``name --fresh``: a new member row; the old one keeps its pseudonym and loses its owner."""
+    uow = ctx.uow
+    new_member = uow.members.add(ctx.person.id, old.group_id, old.role, old.community_id)
+    uow.threads.move_state(old.id, new_member.id)
+    uow.threads.forget_sources(old.id)
+    uow.outbox.purge_done(ctx.account.person_id)
+    old.person_id = None
+    old.status = "retired"
+    old.current_thread_id = None
+    ctx.person.current_member_id = new_member.id
+    return new_member
+
+
+RENDERERS = {"post": render_post}
+SERVICES = {"start_over": start_over}

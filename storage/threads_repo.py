@@ -1,0 +1,171 @@
+"""Queries for the forum: threads, posts, read state, drafts and reports."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, case, func, select, update
+from sqlalchemy.orm import Session
+
+from bot.clock import Clock, as_utc
+from storage.models import Draft, Member, Person, Post, Report, Thread, ThreadState
+
+
+@dataclass(frozen=True)
+class ThreadSummary:
+    thread: Thread
+    posts: int
+    unread: int
+
+
+class Threads:
+    def __init__(self, session: Session, clock: Clock) -> None:
+        self.s = session
+        self.clock = clock
+
+    # threads -------------------------------------------------------------
+    def create(self, group_id: int, title: str, creator_member_id: int) -> Thread:
+        now = self.clock.now()
+        thread = Thread(group_id=group_id, title=title, creator_member_id=creator_member_id, created_at=now,
+                        last_activity_at=now, locked=False, pinned=False, closed=False)
+        self.s.add(thread)
+        self.s.flush()
+        return thread
+
+    def get(self, thread_id: int) -> Thread | None:
+        return self.s.get(Thread, thread_id)
+
+    def summaries(self, group_id: int, member_id: int) -> list[ThreadSummary]:
+        """Open threads of a group, pinned first, then most recent activity, with unread counts."""
+        state = select(ThreadState.thread_id, ThreadState.last_read_post_id).where(
+            ThreadState.member_id == member_id).subquery()
+        unread = func.sum(case((and_(Post.id > func.coalesce(state.c.last_read_post_id, 0),
+                                     Post.author_member_id != member_id), 1), else_=0))
+        q = (select(Thread, func.count(Post.id), unread)
+             .outerjoin(Post, and_(Post.thread_id == Thread.id, Post.status == "published"))
+             .outerjoin(state, state.c.thread_id == Thread.id)
+             .where(Thread.group_id == group_id, Thread.closed.is_(False))
+             .group_by(Thread.id)
+             .order_by(Thread.pinned.desc(), Thread.last_activity_at.desc(), Thread.id.desc()))
+        return [ThreadSummary(t, n or 0, int(u or 0)) for t, n, u in self.s.execute(q)]
+
+    # posts ---------------------------------------------------------------
+    def add_post(self, thread: Thread, author_member_id: int, body: str, reply_to: int | None,
+                 source: tuple[int, str | None] | None, status: str = "published") -> Post:
+        now = self.clock.now()
+        post = Post(thread_id=thread.id, author_member_id=author_member_id, body=body, status=status,
+                    reply_to_post_id=reply_to, created_at=now,
+                    source_account_id=source[0] if source else None,
+                    source_message_id=source[1] if source else None)
+        self.s.add(post)
+        if status == "published":
+            thread.last_activity_at = now
+        self.s.flush()
+        return post
+
+    def post(self, post_id: int) -> Post | None:
+        return self.s.get(Post, post_id)
+
+    def post_by_source(self, account_id: int, message_id: str) -> Post | None:
+        return self.s.scalar(select(Post).where(Post.source_account_id == account_id,
+                                                Post.source_message_id == message_id))
+
+    def page(self, thread_id: int, before: int | None, limit: int) -> list[Post]:
+        q = select(Post).where(Post.thread_id == thread_id, Post.status.in_(("published", "deleted")))
+        if before is not None:
+            q = q.where(Post.id < before)
+        rows = list(self.s.scalars(q.order_by(Post.id.desc()).limit(limit)))
+        rows.reverse()
+        return rows
+
+    def count_posts(self, thread_id: int) -> int:
+        return self.s.scalar(select(func.count()).select_from(Post).where(
+            Post.thread_id == thread_id, Post.status == "published")) or 0
+
+    def latest_post_id(self, thread_id: int) -> int:
+        return self.s.scalar(select(func.max(Post.id)).where(Post.thread_id == thread_id)) or 0
+
+    def recent_posts_by(self, member_id: int, since: datetime) -> int:
+        return self.s.scalar(select(func.count()).select_from(Post).where(
+            Post.author_member_id == member_id, Post.created_at >= since)) or 0
+
+    def has_posted(self, member_id: int, thread_id: int) -> bool:
+        return self.s.scalar(select(func.count()).select_from(Post).where(
+            Post.author_member_id == member_id, Post.thread_id == thread_id)) > 0
+
+    def activity_since(self, group_id: int, member_id: int, since: datetime) -> list[tuple[Thread, int]]:
+        q = (select(Thread, func.count(Post.id)).join(Post, Post.thread_id == Thread.id)
+             .where(Thread.group_id == group_id, Thread.closed.is_(False), Post.status == "published",
+                    Post.created_at > since, Post.author_member_id != member_id)
+             .group_by(Thread.id).order_by(Thread.last_activity_at.desc()))
+        return [(t, n) for t, n in self.s.execute(q)]
+
+    # per-member state ------------------------------------------------------
+    def state(self, member_id: int, thread_id: int) -> ThreadState:
+        row = self.s.get(ThreadState, (member_id, thread_id))
+        if row is None:
+            row = ThreadState(member_id=member_id, thread_id=thread_id, last_read_post_id=0)
+            self.s.add(row)
+            self.s.flush()
+        return row
+
+    def mark_read(self, member_id: int, thread_id: int, post_id: int) -> None:
+        row = self.state(member_id, thread_id)
+        if post_id > row.last_read_post_id:
+            row.last_read_post_id = post_id
+
+    def follow_map(self, thread_id: int) -> dict[int, bool | None]:
+        rows = self.s.execute(select(ThreadState.member_id, ThreadState.follow).where(
+            ThreadState.thread_id == thread_id))
+        return {m: f for m, f in rows}
+
+    def move_state(self, old_member_id: int, new_member_id: int) -> None:
+        self.s.execute(update(ThreadState).where(ThreadState.member_id == old_member_id)
+                       .values(member_id=new_member_id))
+        self.s.execute(update(Draft).where(Draft.member_id == old_member_id).values(member_id=new_member_id))
+
+    def forget_sources(self, member_id: int) -> None:
+        """Unlink a member's posts from the platform messages (and so the account) they came from."""
+        self.s.execute(update(Post).where(Post.author_member_id == member_id)
+                       .values(source_account_id=None, source_message_id=None))
+
+    def recipients(self, group_id: int, exclude_person_id: int | None) -> list[tuple[Member, Person]]:
+        q = (select(Member, Person).join(Person, Person.id == Member.person_id)
+             .where(Member.group_id == group_id, Member.status == "active", Member.pseudonym.is_not(None),
+                    Person.consent_at.is_not(None)))
+        if exclude_person_id is not None:
+            q = q.where(Member.person_id != exclude_person_id)
+        return [(m, p) for m, p in self.s.execute(q.order_by(Member.id))]
+
+    # drafts and reports ------------------------------------------------------
+    def save_draft(self, member_id: int, body: str, thread_id: int | None, reply_to: int | None) -> Draft:
+        draft = Draft(member_id=member_id, body=body, thread_id=thread_id, reply_to_post_id=reply_to,
+                      created_at=self.clock.now())
+        self.s.add(draft)
+        self.s.flush()
+        return draft
+
+    def latest_draft(self, member_id: int) -> Draft | None:
+        return self.s.scalar(select(Draft).where(Draft.member_id == member_id).order_by(Draft.id.desc()))
+
+    def drop_draft(self, draft: Draft) -> None:
+        self.s.delete(draft)
+
+    def add_report(self, post_id: int, reporter_member_id: int, reason: str | None) -> Report:
+        report = Report(post_id=post_id, reporter_member_id=reporter_member_id, reason=reason,
+                        created_at=self.clock.now(), status="open")
+        self.s.add(report)
+        self.s.flush()
+        return report
+
+    def open_reports(self, group_id: int) -> list[Report]:
+        q = (select(Report).join(Post, Post.id == Report.post_id).join(Thread, Thread.id == Post.thread_id)
+             .where(Thread.group_id == group_id, Report.status == "open").order_by(Report.id))
+        return list(self.s.scalars(q))
+
+    def digest_people(self) -> list[Person]:
+        return list(self.s.scalars(select(Person).where(Person.notify == "digest",
+                                                        Person.consent_at.is_not(None))))
+
+    def paused_or_off(self, person: Person, now: datetime) -> bool:
+        return person.notify == "off" or (person.paused_until is not None and as_utc(person.paused_until) > now)
