@@ -81,7 +81,7 @@ def join(ctx: Context) -> None:
     member = ctx.uow.members.add(ctx.person.id, group.id, role, community_id)
     invite.uses += 1
     ctx.person.current_member_id = member.id
-    ctx.uow.audit.add("member.join", group_id=group.id, actor_member_id=member.id, target=f"m{member.id}")
+    ctx.uow.audit.add("member_join", group_id=group.id, actor_member_id=member.id, target=f"m{member.id}")
     ctx.reply("onboarding.joined", group=group.name)
     next_step(ctx)
 
@@ -153,7 +153,7 @@ def name(ctx: Context) -> None:
     if fresh:
         ctx.reply("name.fresh_done", name=raw)
     elif old:
-        ctx.uow.audit.add("member.rename", group_id=member.group_id, actor_member_id=member.id)
+        ctx.uow.audit.add("member_rename", group_id=member.group_id, actor_member_id=member.id)
         ctx.reply("name.changed", name=raw)
     else:
         ctx.reply("name.set", name=raw)

@@ -224,7 +224,7 @@ def report(ctx: Context) -> None:
         ctx.reply("post.not_found", post=post_id or "?")
         return
     ctx.uow.threads.add_report(post.id, ctx.member.id, reason[:1000] or None)
-    ctx.uow.audit.add("post.report", group_id=ctx.member.group_id, target=f"p{post.id}")
+    ctx.uow.audit.add("report_post", group_id=ctx.member.group_id, target=f"p{post.id}")
     ctx.reply("report.thanks", post=post.id)
 
 

@@ -65,7 +65,8 @@ async def test_get_me_and_token_check(server: FakeBotApi, bot: Bot) -> None:
     me = await bot.get_me()
     assert me.is_bot and me.username == "peerhaven_bot" and me.id == 123456
     with pytest.raises(InvalidToken):  # well-formed but wrong token: 401 Unauthorized
-        await Bot("123456:wrong-token", base_url=server.base_url).get_me()
+        async with Bot("123456:wrong-token", base_url=server.base_url):  # initialize() calls getMe
+            pass
     assert server.requests[-1]["status"] == 401
     assert await bot.log_out() is True and await bot.close() is True
 
