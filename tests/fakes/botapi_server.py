@@ -10,8 +10,10 @@ Telegram where that catches bugs early):
   ``group_per_minute``/60 (same capacity), one global ``global_per_second`` (capacity
   ``global_burst``, default = the rate).  A send must fit all of them; a rejected request consumes
   nothing.  retry_after = ceil(seconds until a token is free), at least 1.
-* HTML: a bare ``&`` that does not start &lt; &gt; &amp; &quot; or a numeric entity is rejected
-  (Telegram keeps it literally, but its docs require escaping it).
+* HTML: a bare ``>``, or an ``&`` that does not start &lt; &gt; &amp; &quot; or a numeric entity, is
+  rejected (Telegram keeps them literally, but its docs require escaping them).  Like Telegram,
+  text is trimmed of surrounding whitespace and url/email/mention/hashtag/bot_command entities
+  are detected automatically.
 * Webhook URLs may be plain http; updates are delivered one at a time, retried until 2xx.
 """
 from __future__ import annotations
@@ -100,8 +102,8 @@ def parse_html(src: str) -> tuple[str, list[JSON]]:
     entities: list[JSON] = []
     i = 0
 
-    def fail(what: str, at: int) -> ApiError:
-        return bad(f"can't parse entities: {what} at byte offset {len(src[:at].encode())}")
+    def fail(what: str, at: int, tail: str = "") -> ApiError:
+        return bad(f"can't parse entities: {what} at byte offset {len(src[:at].encode())}{tail}")
 
     while i < len(src):
         ch = src[i]
@@ -111,12 +113,13 @@ def parse_html(src: str) -> tuple[str, list[JSON]]:
                 raise fail("Unsupported start tag", i)
             name = m[2].lower()
             if m[1]:  # end tag: must close the innermost open tag
-                if not stack or stack[-1][0] != name or m[3].strip():
-                    expected = f'expected "</{stack[-1][0]}>", ' if stack else ""
-                    raise fail(f'Unmatched end tag, {expected}found "</{name}>"', i)
-                _, start, ent = stack.pop()
-                if ent is not None and pos > start:
-                    entities.append({**ent, "offset": start, "length": pos - start})
+                if not stack:
+                    raise fail("Unexpected end tag", i)
+                if stack[-1][0] != name or m[3].strip():
+                    raise fail("Unmatched end tag", i, f', expected "</{stack[-1][0]}>", found "</{name}>"')
+                _, start, closed = stack.pop()
+                if closed is not None and pos > start:
+                    entities.append({**closed, "offset": start, "length": pos - start})
             else:
                 if name not in _HTML_TAGS:
                     raise fail(f'Unsupported start tag "{name}"', i)
@@ -284,7 +287,7 @@ class FakeBotApi:
         self.files: Files = {}  # file_id -> (file name, content, mime type)
         self.webhook_url, self.webhook_secret = "", None
         self.webhook_deliveries: list[JSON] = []
-        self._webhook_error: tuple[int, str] | None = None
+        self.webhook_error: tuple[int, str] | None = None
         self._pending: list[JSON] = []  # updates not yet confirmed
         self._update_ids, self._ids = itertools.count(1000), itertools.count(1)
         self._allowed: set[str] | None = None  # None = the default set
@@ -736,7 +739,7 @@ class FakeBotApi:
         if self._flag(p, "drop_pending_updates"):
             self._pending.clear()
         self._set_allowed(p)
-        self.webhook_url, self.webhook_secret, self._webhook_error = url, secret, None
+        self.webhook_url, self.webhook_secret, self.webhook_error = url, secret, None
         return True
 
     def _m_deletewebhook(self, p: JSON, f: Files) -> bool:
@@ -749,8 +752,8 @@ class FakeBotApi:
         info: JSON = {"url": self.webhook_url, "has_custom_certificate": False, "pending_update_count": len(self._pending)}
         if self.webhook_url:
             info["max_connections"] = 40
-        if self._webhook_error:
-            info.update(last_error_date=self._webhook_error[0], last_error_message=self._webhook_error[1])
+        if self.webhook_error:
+            info.update(last_error_date=self.webhook_error[0], last_error_message=self.webhook_error[1])
         return info
 
     async def _m_getupdates(self, p: JSON, f: Files) -> list[JSON]:
@@ -791,7 +794,7 @@ class FakeBotApi:
                     if r.content_type == "application/json":
                         reply = await r.json()
             except Exception as exc:  # refused, timed out, non-2xx: Telegram records and retries
-                self._webhook_error = (int(time.time()), str(exc) or repr(exc))
+                self.webhook_error = (int(time.time()), str(exc) or repr(exc))
                 await self._wait_change(self.webhook_retry_delay)
                 continue
             if self._pending and self._pending[0] is update:

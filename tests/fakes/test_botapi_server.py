@@ -411,3 +411,29 @@ async def test_fault_injection(server: FakeBotApi, bot: Bot) -> None:
         await bot.edit_message_text("x", ALICE, 1)
     assert isinstance((await bot.send_message(BOB, "faults are used up")).text, str)
     assert issubclass(NetworkError, TelegramError)
+
+
+@pytest.mark.asyncio
+async def test_allowed_updates_filter(server: FakeBotApi, bot: Bot) -> None:
+    assert await bot.get_updates(timeout=0, allowed_updates=["message"]) == ()
+    msg = await bot.send_message(ALICE, "Pick", reply_markup=InlineKeyboardMarkup(
+        [[InlineKeyboardButton("A", callback_data="a")]]))
+    server.user_presses_button(ALICE, msg.message_id, "a")  # callback_query not allowed: never created
+    server.user_sends(ALICE, "text")
+    assert [u.message.text for u in await bot.get_updates(timeout=0)] == ["text"]
+
+
+@pytest.mark.asyncio
+async def test_unreachable_webhook_keeps_updates_pending(server: FakeBotApi, bot: Bot) -> None:
+    runner = web.AppRunner(web.Application())  # find a port nobody listens on
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    dead_port = runner.addresses[0][1]
+    await runner.cleanup()
+    await bot.set_webhook(f"http://127.0.0.1:{dead_port}/hook")
+    server.user_sends(ALICE, "nobody home")
+    await server.wait_for(lambda: server.webhook_error)
+    info = await bot.get_webhook_info()
+    assert info.pending_update_count == 1 and info.last_error_message
+    await bot.delete_webhook(drop_pending_updates=True)
+    assert await bot.get_updates(timeout=0) == ()
