@@ -140,7 +140,8 @@ def name(ctx: Context) -> None:
     if problem is not None:
         ctx.reply(problem, name=raw, min=PSEUDONYM_MIN, max=PSEUDONYM_MAX)
         return
-    if fresh and member.pseudonym:
+    had_name = bool(member.pseudonym)
+    if fresh and had_name:
         start_over = ctx.services.get("start_over")
         if start_over is None:
             ctx.reply("name.fresh_unavailable")
@@ -157,7 +158,7 @@ def name(ctx: Context) -> None:
         ctx.reply("name.changed", name=raw)
     else:
         ctx.reply("name.set", name=raw)
-    if not old or fresh:
+    if not had_name:
         next_step(ctx)
 
 
