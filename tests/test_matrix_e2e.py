@@ -17,12 +17,11 @@ import pytest
 
 from bot.events import Button, Kind, Rendered
 from bot.transports.base import MessageGone, PermanentError, RetryAfter, TransientError, Unreachable
-from bot.transports import matrix as matrix_module
+from bot.transports import matrix_inbound
 from bot.transports.matrix_format import (
     edit_content, error_for, parse_incoming, strip_reply_fallback, text_content,
 )
 from bot.transports.matrix_state import MatrixState
-from tests.fakes.matrix_user import MatrixUser, tiny_png
 from tests.fakes.synapse_server import SynapseServer, synapse_session
 from tests.matrix_support import (
     BotUnderTest, Participant, assert_no_leaks, fragment, gather, post_id, send_with_late_key, t,
@@ -292,7 +291,7 @@ async def test_restart_handles_missed_messages_exactly_once(synapse: SynapseServ
                                                             caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     # A small timeline limit: what was missed comes in a gappy timeline, filled from /messages.
-    monkeypatch.setitem(matrix_module.SYNC_FILTER["room"]["timeline"], "limit", 2)
+    monkeypatch.setitem(matrix_inbound.SYNC_FILTER["room"]["timeline"], "limit", 2)
     bot = BotUnderTest(synapse, tmp_path)
     await bot.start()
     helga = await Participant.create(synapse, tmp_path, "Helga Brekkestad", bot.user_id)

@@ -4,9 +4,12 @@ Pure functions (no network), so they are easy to test on their own.
 """
 from __future__ import annotations
 
+import asyncio
 import html
 from dataclasses import dataclass
 from typing import Any
+
+from aiohttp import ClientError
 
 from bot.events import Kind, Rendered
 from bot.transports.base import (
@@ -18,6 +21,7 @@ MEDIA_TYPES = {"m.image": "photo", "m.file": "file", "m.audio": "audio", "m.vide
                "m.location": "location"}
 POLL_TYPES = ("m.poll.start", "org.matrix.msc3381.poll.start")
 HTML_FORMAT = "org.matrix.custom.html"
+NETWORK_ERRORS = (ClientError, asyncio.TimeoutError, TimeoutError, OSError)
 
 
 @dataclass(frozen=True)
