@@ -18,6 +18,7 @@ import pytest
 from bot.events import Button, Kind, Rendered
 from bot.transports.base import MessageGone, PermanentError, RetryAfter, TransientError, Unreachable
 from bot.transports import matrix_inbound
+from bot.transports.matrix import MatrixTransport
 from bot.transports.matrix_format import (
     edit_content, error_for, parse_incoming, strip_reply_fallback, text_content,
 )
@@ -109,6 +110,23 @@ def test_state_survives_restarts_and_bounds_handled_ids(tmp_path: Path) -> None:
         again._remember(f"${i}")
     assert not again.seen("$0") and again.seen("$11999")
     assert (tmp_path / "store").stat().st_mode & 0o777 == 0o700
+
+
+async def test_unreachable_homeserver_does_not_stop_the_bot(tmp_path: Path) -> None:
+    """Start with the homeserver down: the transport starts, keeps trying, and sends wait."""
+    transport = MatrixTransport("http://127.0.0.1:9", "@cafe:localhost", str(tmp_path / "store"),
+                                password="pw")
+
+    async def dispatch(event) -> None:  # type: ignore[no-untyped-def]
+        raise AssertionError("nothing can arrive")
+
+    await transport.start(dispatch)
+    try:
+        with pytest.raises(TransientError):
+            await transport.send("!room:localhost", Rendered(text="x"))
+    finally:
+        await transport.stop()
+    assert not (tmp_path / "store" / "session.json").exists()
 
 
 # ---------------------------------------------------------------- with Synapse

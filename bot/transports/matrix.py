@@ -76,6 +76,7 @@ class MatrixTransport(MatrixInbound):
         self._stopping = False
         self._ready = asyncio.Event()
         self._key_lock = asyncio.Lock()
+        self._logged_in = False
         self._leaving: set[str] = set()       # rooms we leave on purpose
         self._joining: set[str] = set()
         self.dispatched = 0
@@ -105,21 +106,32 @@ class MatrixTransport(MatrixInbound):
         config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False,
                                    max_limit_exceeded=0, max_timeouts=2, request_timeout=30)
         self.client = AsyncClient(self.homeserver, self.user_id, store_path=str(self.state.path), config=config)
+        self._logged_in = False
         try:
-            await self._login()
-            if self.client.should_upload_keys:
-                resp = await self.client.keys_upload()
-                if not isinstance(resp, KeysUploadResponse):
-                    raise RuntimeError("matrix: uploading the device keys failed")
-            try:
-                await self._sync_once(timeout_ms=0)
-            except (SendError, *NETWORK_ERRORS) as exc:
-                log.warning("matrix: first sync failed (%s); the sync loop keeps trying", exc.__class__.__name__)
+            await self._connect()
+        except NETWORK_ERRORS as exc:
+            log.warning("matrix: the homeserver is not reachable (%s); connecting in the background",
+                        exc.__class__.__name__)
         except BaseException:
-            await self.client.close()
+            await self.client.close()           # refused credentials, a foreign store: stop here
             raise
         self._task = asyncio.create_task(self._run(), name="matrix-sync")
         log.info("matrix: started (%d DM rooms known)", len(self.state.dm_of_user))
+
+    async def _connect(self) -> None:
+        """Log in (or restore the session), upload keys, first sync. Network errors propagate."""
+        assert self.client is not None
+        await self._login()
+        self._logged_in = True
+        if self.client.should_upload_keys:
+            resp = await self.client.keys_upload()
+            if not isinstance(resp, KeysUploadResponse):
+                log.warning("matrix: uploading the device keys failed (%s); retrying after the next sync",
+                            getattr(resp, "status_code", None))
+        try:
+            await self._sync_once(timeout_ms=0)
+        except (SendError, *NETWORK_ERRORS) as exc:
+            log.warning("matrix: first sync failed (%s); the sync loop keeps trying", exc.__class__.__name__)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -131,8 +143,9 @@ class MatrixTransport(MatrixInbound):
                 await asyncio.wait_for(self._task, timeout=30)
             except (asyncio.TimeoutError, asyncio.CancelledError):
                 self._task.cancel()
-            except Exception:
-                log.exception("matrix: sync loop ended with an error")
+            except Exception as exc:
+                log.error("matrix: sync loop ended with an error (%s)", exc.__class__.__name__,
+                          exc_info=log.isEnabledFor(logging.DEBUG))
             self._task = None
         if self.client is not None:
             await self.client.close()

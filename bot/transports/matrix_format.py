@@ -66,6 +66,7 @@ def text_content(message: Rendered) -> dict[str, Any]:
         "body": body,
         "format": HTML_FORMAT,
         "formatted_body": formatted,
+        "m.mentions": {},            # nobody is mentioned: no highlight from words in a post
     }
     if message.reply_to:
         content["m.relates_to"] = {"m.in_reply_to": {"event_id": message.reply_to}}

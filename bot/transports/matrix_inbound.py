@@ -75,9 +75,13 @@ class MatrixInbound:
     _key_lock: asyncio.Lock
     _leaving: set[str]
     _joining: set[str]
+    _logged_in: bool
 
     async def _send_event(self, room_id: str, content: dict[str, Any], *, dm_only: bool = True,
                           event_type: str = "m.room.message") -> str:
+        raise NotImplementedError
+
+    async def _connect(self) -> None:
         raise NotImplementedError
 
     # ------------------------------------------------------------------- sync
@@ -85,7 +89,10 @@ class MatrixInbound:
         failures = 0
         while not self._stopping:
             try:
-                await self._sync_once(timeout_ms=self.sync_timeout_ms)
+                if not self._logged_in:
+                    await self._connect()
+                else:
+                    await self._sync_once(timeout_ms=self.sync_timeout_ms)
                 failures = 0
             except asyncio.CancelledError:
                 if self._stopping:
@@ -96,9 +103,10 @@ class MatrixInbound:
                 delay = min(2.0 ** failures, 60.0)
                 log.warning("matrix: sync failed (%s); retrying in %.0fs", exc.__class__.__name__, delay)
                 await self._sleep(delay)
-            except Exception:
+            except Exception as exc:             # a bug: keep syncing; details only at DEBUG
                 failures += 1
-                log.exception("matrix: sync round failed")
+                log.error("matrix: sync round failed (%s)", exc.__class__.__name__,
+                          exc_info=log.isEnabledFor(logging.DEBUG))
                 await self._sleep(min(2.0 ** failures, 60.0))
 
     async def _sleep(self, seconds: float) -> None:
