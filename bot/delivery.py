@@ -1,52 +1,75 @@
 """The outbox worker: delivers queued messages, once each, in order per recipient.
 
-Rows are claimed (status ``sending``) and committed before the network call, and the
-platform's message id is recorded in a second transaction after it. A crash between
-the two leaves the row ``sending``; the next start sends it again, so at most the one
-message in flight at a crash can arrive twice, and nothing is lost.
+Work goes in batches: one transaction claims due rows (status ``sending``, at most one per
+recipient and lane) and renders each for its recipient; the sends run concurrently; one
+more transaction records the platform message ids and outcomes. A crash between the two
+leaves rows ``sending``; the next start sends them again, so at most the messages in
+flight at a crash can arrive twice, and nothing is lost.
+
+Direct answers (lane 0) and bulk fan-out (lane 1) have their own loops, so an answer to
+a person never waits behind a fan-out batch.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from bot.clock import Clock, as_utc
+from bot.events import Rendered
 from bot.render import Renderer
 from bot.transports.base import (
     MessageGone, PermanentError, RetryAfter, SendError, Transport, TransientError, Unreachable,
 )
-from storage.repo import Claimed, Database
+from storage.repo import BULK, DIRECT, Claimed, Database, UnitOfWork
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 20
 MAX_BACKOFF = 900.0
+HELD = object()
 
 
 def backoff(attempts: int) -> float:
     return min(2.0 ** attempts, MAX_BACKOFF)
 
 
+@dataclass
+class Job:
+    item: Claimed
+    platform: str
+    address: str
+    rendered: Rendered | None
+    target: str | None          # platform message id to edit or delete
+
+
+@dataclass
+class Outcome:
+    job: Job
+    status: str                 # sent | rate | unreachable | gone | refused | retry
+    message_id: str | None = None
+    delay: float = 0.0
+    error: str = ""
+
+
 class OutboxWorker:
     def __init__(self, db: Database, transports: dict[str, Transport], renderer: Renderer, clock: Clock,
-                 *, concurrency: int = 32, batch: int = 200) -> None:
+                 *, concurrency: int = 16, batch: int = 100) -> None:
         self.db = db
         self.transports = transports
         self.renderer = renderer
         self.clock = clock
         self.concurrency = concurrency
         self.batch = batch
-        self._wake = asyncio.Event()
+        self._wake = {DIRECT: asyncio.Event(), BULK: asyncio.Event()}
         self._stopping = False
         self._addresses: dict[int, tuple[str, str]] = {}
         self.sent = 0
         self.failed = 0
 
     def wake(self) -> None:
-        self._wake.set()
-
-    def forget_address(self, account_id: int) -> None:
-        self._addresses.pop(account_id, None)
+        for event in self._wake.values():
+            event.set()
 
     def recover(self) -> int:
         with self.db.uow() as uow:
@@ -55,28 +78,165 @@ class OutboxWorker:
             log.info("outbox: %d deliveries were in flight at the last stop and will be sent again", count)
         return count
 
+    # -- one batch -------------------------------------------------------------
+    async def process_lane(self, lane: int) -> int:
+        """Claim, render, send and record one batch of a lane. Returns how many were claimed."""
+        jobs, done_early = self._prepare(lane)
+        if not jobs:
+            return done_early
+        semaphore = asyncio.Semaphore(self.concurrency)
+
+        async def guarded(job: Job) -> Outcome:
+            async with semaphore:
+                return await self._send(job)
+
+        outcomes = await asyncio.gather(*(guarded(job) for job in jobs))
+        self._apply(outcomes)
+        return len(jobs) + done_early
+
+    def _prepare(self, lane: int) -> tuple[list[Job], int]:
+        jobs: list[Job] = []
+        finished: list[int] = []
+        with self.db.uow() as uow:
+            claimed = uow.outbox.claim_due(self.batch, skip_locked=self.db.is_postgres, lane=lane)
+            if not claimed:
+                return [], 0
+            uow.accounts.load([c.account_id for c in claimed])
+            for item in claimed:
+                try:
+                    job = self._job(uow, item)
+                except Exception:   # a rendering bug must not block the others; retried later
+                    log.exception("outbox item %d could not be prepared", item.id)
+                    uow.outbox.retry_later(item.id, backoff(item.attempts), "prepare-failed")
+                    continue
+                if job is None:
+                    finished.append(item.id)
+                elif job is not HELD:
+                    jobs.append(job)
+            uow.outbox.finish_many(finished)
+        return jobs, len(finished)
+
+    def _job(self, uow: UnitOfWork, item: Claimed) -> Job | object | None:
+        """The prepared send, None when there is nothing to send any more, or HELD."""
+        account = uow.accounts.get(item.account_id)
+        person = uow.people.get(account.person_id) if account else None
+        if account is None or person is None:
+            return None
+        if not account.reachable:
+            uow.outbox.hold_account(account.id)      # kept until the person is back
+            return HELD
+        platform, address = self._address(uow, account)
+        target = None
+        if item.op in ("edit", "delete"):
+            delivery = uow.deliveries.get(item.target_delivery_id or 0)
+            if delivery is None or delivery.deleted:
+                return None
+            target = delivery.platform_message_id
+        rendered = None
+        if item.op in ("send", "edit"):
+            rendered = self.renderer.render(uow, item, account, person)
+            if rendered is None:
+                return None
+        return Job(item, platform, address, rendered, target)
+
+    def _address(self, uow: UnitOfWork, account) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+        cached = self._addresses.get(account.id)
+        if cached is None:
+            cached = (account.platform, str(uow.accounts.identity(account)["address"]))
+            self._addresses[account.id] = cached
+        return cached
+
+    def forget_address(self, account_id: int) -> None:
+        self._addresses.pop(account_id, None)
+
+    async def _send(self, job: Job) -> Outcome:
+        transport = self.transports.get(job.platform)
+        if transport is None:
+            return Outcome(job, "rate", delay=60.0, error="transport-offline")
+        item = job.item
+        rendered = job.rendered
+        if rendered is not None and item.op == "send" and item.lane == DIRECT:
+            rendered = replace(rendered, urgent=True)
+        try:
+            if item.op == "send":
+                return Outcome(job, "sent", message_id=await transport.send(job.address, rendered))
+            if item.op == "edit":
+                await transport.edit(job.address, job.target, rendered)
+            else:
+                await transport.delete(job.address, job.target)
+            return Outcome(job, "sent")
+        except RetryAfter as exc:
+            return Outcome(job, "rate", delay=exc.seconds, error="rate-limited")
+        except Unreachable:
+            return Outcome(job, "unreachable")
+        except MessageGone:
+            return Outcome(job, "gone")
+        except PermanentError as exc:
+            return Outcome(job, "refused", error=f"refused:{str(exc)[:50]}")
+        except (TransientError, SendError, OSError, asyncio.TimeoutError) as exc:
+            return Outcome(job, "retry", error=exc.__class__.__name__)
+        except Exception as exc:   # a transport bug: keep the row and retry later
+            log.exception("transport %s failed unexpectedly", job.platform)
+            return Outcome(job, "retry", error=exc.__class__.__name__)
+
+    def _apply(self, outcomes: list[Outcome]) -> None:
+        deliveries: list[dict] = []
+        done: list[int] = []
+        with self.db.uow() as uow:
+            for out in outcomes:
+                item = out.job.item
+                if out.status == "sent":
+                    done.append(item.id)
+                    if item.op == "send":
+                        deliveries.append({"account_id": item.account_id, "outbox_id": item.id,
+                                           "post_id": item.post_id, "platform_message_id": out.message_id,
+                                           "full": bool(out.job.rendered and out.job.rendered.shows_post)})
+                    elif item.op == "delete" and item.target_delivery_id:
+                        uow.deliveries.mark_deleted(item.target_delivery_id)
+                    self.sent += 1
+                elif out.status == "rate":
+                    uow.outbox.retry_later(item.id, out.delay, out.error, count_attempt=False)
+                    uow.outbox.delay_account(item.account_id, self.clock.now() + timedelta(seconds=out.delay))
+                elif out.status == "unreachable":
+                    account = uow.accounts.get(item.account_id)
+                    if account is not None:
+                        uow.accounts.set_reachable(account, False)
+                    uow.outbox.hold_account(item.account_id)
+                    log.info("outbox: account %d is unreachable; its deliveries are kept", item.account_id)
+                elif out.status == "gone":
+                    if item.target_delivery_id:
+                        uow.deliveries.mark_deleted(item.target_delivery_id)
+                    uow.outbox.finish(item.id, "gone")
+                elif out.status == "refused":
+                    uow.outbox.finish(item.id, out.error[:64])
+                    self.failed += 1
+                    log.warning("outbox item %d refused by %s", item.id, out.job.platform)
+                elif item.attempts >= MAX_ATTEMPTS:
+                    uow.outbox.finish(item.id, f"gave-up:{out.error}"[:64])
+                    self.failed += 1
+                    log.warning("outbox item %d given up after %d attempts (%s)", item.id, item.attempts,
+                                out.error)
+                else:
+                    uow.outbox.retry_later(item.id, backoff(item.attempts), out.error[:64])
+            uow.deliveries.record_many(deliveries)
+            uow.outbox.finish_many(done)
+
+    # -- loops -------------------------------------------------------------------
+    async def _lane_until_empty(self, lane: int) -> int:
+        total = 0
+        while True:
+            n = await self.process_lane(lane)
+            total += n
+            if n == 0:
+                return total
+
     async def process_due(self) -> int:
         """Deliver everything that is due now (including what becomes due meanwhile)."""
-        done = 0
-        running: set[asyncio.Task] = set()
-        while True:
-            free = self.concurrency - len(running)
-            claimed: list[Claimed] = []
-            if free > 0:
-                with self.db.uow() as uow:
-                    claimed = uow.outbox.claim_due(min(free, self.batch), skip_locked=self.db.is_postgres)
-            for item in claimed:
-                running.add(asyncio.create_task(self._deliver(item)))
-            if not running:
-                return done
-            finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-            for task in finished:
-                done += 1
-                if task.exception() is not None:   # _deliver handles its own errors; this is a bug
-                    log.error("outbox task crashed", exc_info=task.exception())
+        counts = await asyncio.gather(self._lane_until_empty(DIRECT), self._lane_until_empty(BULK))
+        return sum(counts)
 
     async def drain(self, max_rounds: int = 1000) -> None:
-        """Deliver until nothing is due now (used at console end of input and in tests)."""
+        """Deliver until nothing is due now (console end of input, tests)."""
         for _ in range(max_rounds):
             await self.process_due()
             with self.db.uow() as uow:
@@ -84,116 +244,28 @@ class OutboxWorker:
                     return
             await asyncio.sleep(0.05)   # only rate-limited rows remain; let their delay pass
 
-    async def run(self) -> None:
+    async def _lane_forever(self, lane: int) -> None:
         while not self._stopping:
+            wait = 5.0
             try:
-                await self.process_due()
+                if await self.process_lane(lane):
+                    continue
                 with self.db.uow() as uow:
                     next_due = uow.outbox.next_due_at()
+                if next_due is not None:
+                    wait = max(0.0, min(wait, (as_utc(next_due) - self.clock.now()).total_seconds()))
             except Exception:
                 log.exception("outbox round failed; retrying shortly")
-                next_due = None
-                await asyncio.sleep(1.0)
-            wait = 5.0
-            if next_due is not None:
-                wait = max(0.0, min(wait, (as_utc(next_due) - self.clock.now()).total_seconds()))
-            self._wake.clear()
+                wait = 1.0
+            self._wake[lane].clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                await asyncio.wait_for(self._wake[lane].wait(), timeout=wait)
             except TimeoutError:
                 pass
 
+    async def run(self) -> None:
+        await asyncio.gather(self._lane_forever(DIRECT), self._lane_forever(BULK))
+
     def stop(self) -> None:
         self._stopping = True
-        self._wake.set()
-
-    def _address(self, uow, account) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-        cached = self._addresses.get(account.id)
-        if cached is None:
-            cached = (account.platform, str(uow.accounts.identity(account)["address"]))
-            self._addresses[account.id] = cached
-        return cached
-
-    async def _deliver(self, item: Claimed) -> None:
-        try:
-            await self._deliver_inner(item)
-        except Exception as exc:   # a bug in rendering or a transport: keep the row, retry later
-            log.exception("outbox item %d failed unexpectedly", item.id)
-            self._retry(item, exc.__class__.__name__)
-
-    async def _deliver_inner(self, item: Claimed) -> None:
-        with self.db.uow() as uow:
-            account = uow.accounts.get(item.account_id)
-            person = uow.people.get(account.person_id) if account else None
-            if account is None or person is None:
-                uow.outbox.finish(item.id, "no-account")
-                return
-            platform, address = self._address(uow, account)
-            transport = self.transports.get(platform)
-            if transport is None:
-                uow.outbox.retry_later(item.id, 60, "transport-offline", count_attempt=False)
-                return
-            target = None
-            if item.op in ("edit", "delete"):
-                delivery = uow.deliveries.get(item.target_delivery_id or 0)
-                if delivery is None or delivery.deleted:
-                    uow.outbox.finish(item.id)
-                    return
-                target = delivery.platform_message_id
-            rendered = None
-            if item.op in ("send", "edit"):
-                rendered = self.renderer.render(uow, item, account, person)
-                if rendered is None:
-                    uow.outbox.finish(item.id, "nothing-to-send")
-                    return
-        try:
-            if item.op == "send":
-                message_id = await transport.send(address, rendered)
-            elif item.op == "edit":
-                await transport.edit(address, target, rendered)
-            else:
-                await transport.delete(address, target)
-        except RetryAfter as exc:
-            with self.db.uow() as uow:
-                uow.outbox.retry_later(item.id, exc.seconds, "rate-limited", count_attempt=False)
-                uow.outbox.delay_account(item.account_id, self.clock.now() + timedelta(seconds=exc.seconds))
-            return
-        except Unreachable:
-            with self.db.uow() as uow:
-                account = uow.accounts.get(item.account_id)
-                if account is not None:
-                    uow.accounts.set_reachable(account, False)
-                uow.outbox.hold_account(item.account_id)
-            log.info("outbox: account %d is unreachable; its deliveries are kept", item.account_id)
-            return
-        except MessageGone:
-            with self.db.uow() as uow:
-                if target is not None and item.target_delivery_id:
-                    uow.deliveries.mark_deleted(item.target_delivery_id)
-                uow.outbox.finish(item.id, "gone")
-            return
-        except PermanentError as exc:
-            with self.db.uow() as uow:
-                uow.outbox.finish(item.id, f"refused:{str(exc)[:50]}")
-            self.failed += 1
-            log.warning("outbox item %d refused by %s", item.id, platform)
-            return
-        except (TransientError, SendError, OSError, asyncio.TimeoutError) as exc:
-            self._retry(item, exc.__class__.__name__)
-            return
-        with self.db.uow() as uow:
-            if item.op == "send":
-                uow.deliveries.record(item.account_id, item.id, item.post_id, message_id)
-            elif item.op == "delete" and item.target_delivery_id:
-                uow.deliveries.mark_deleted(item.target_delivery_id)
-            uow.outbox.finish(item.id)
-        self.sent += 1
-
-    def _retry(self, item: Claimed, reason: str) -> None:
-        with self.db.uow() as uow:
-            if item.attempts >= MAX_ATTEMPTS:
-                uow.outbox.finish(item.id, f"gave-up:{reason}"[:64])
-                self.failed += 1
-                log.warning("outbox item %d given up after %d attempts (%s)", item.id, item.attempts, reason)
-            else:
-                uow.outbox.retry_later(item.id, backoff(item.attempts), reason[:64])
+        self.wake()

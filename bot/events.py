@@ -63,4 +63,6 @@ class Rendered:
     # Spans of user-written text: transports escape them and never format them.
     silent: bool = False
     reply_to: str | None = None               # platform message id to reply to, if any
+    shows_post: bool = False                  # the full content of a post (counts as read)
+    urgent: bool = False                      # a direct answer: transports send it before bulk
     extra: dict[str, str] = field(default_factory=dict)

@@ -6,6 +6,7 @@ import unicodedata
 
 from bot.router import Context, command
 from storage.models import Member
+from storage.repo import pseudonym_key
 
 PSEUDONYM_MIN, PSEUDONYM_MAX = 2, 32
 # Common given names: a pseudonym that looks like a real name gets a gentle warning.
@@ -137,6 +138,8 @@ def name(ctx: Context) -> None:
         ctx.reply("name.usage")
         return
     problem = pseudonym_problem(ctx, raw, member)
+    if problem is None and fresh and member.pseudonym and pseudonym_key(raw) == member.pseudonym_key:
+        problem = "name.fresh_same"      # the old posts keep this name, so the new one must differ
     if problem is not None:
         ctx.reply(problem, name=raw, min=PSEUDONYM_MIN, max=PSEUDONYM_MAX)
         return

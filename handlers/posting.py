@@ -101,22 +101,21 @@ def fan_out(uow: UnitOfWork, ctx: Context, post: Post, thread: Thread, exclude_p
     """Queue the post for every member who should be notified now. Returns rows queued."""
     now = ctx.clock.now()
     follows = uow.threads.follow_map(thread.id)
-    queued = 0
-    for member, person in uow.threads.recipients(thread.group_id, exclude_person_id):
+    posters = uow.threads.posters(thread.id)
+    rows: list[dict] = []
+    for member, person, account_id in uow.threads.recipients(thread.group_id, exclude_person_id):
         if person.notify in ("off", "digest") or uow.threads.paused_or_off(person, now):
             continue
         follow = follows.get(member.id)
         if follow is False:
             continue
         if person.notify == "following" and not (follow or thread.creator_member_id == member.id
-                                                 or uow.threads.has_posted(member.id, thread.id)):
+                                                 or member.id in posters):
             continue
-        not_before = quiet_until(person, now, ctx.config.bot.timezone)
-        for account in uow.accounts.for_person(person.id):
-            uow.outbox.add(account.id, {"mode": "fanout"}, lane=BULK, kind="post", post_id=post.id,
-                           not_before=not_before)
-            queued += 1
-    return queued
+        rows.append({"account_id": account_id, "payload": {"mode": "fanout"}, "lane": BULK, "kind": "post",
+                     "post_id": post.id, "not_before": quiet_until(person, now, ctx.config.bot.timezone)})
+    uow.outbox.add_many(rows)
+    return len(rows)
 
 
 def propagate(uow: UnitOfWork, post: Post, op: str) -> int:
@@ -141,7 +140,6 @@ def render_post(rc: RenderContext, item: Claimed) -> Rendered | None:
     if post.status in ("held", "hidden") and item.op == "send":
         return None
     thread = uow.threads.get(post.thread_id)
-    viewer = uow.members.in_group(rc.person.id, thread.group_id)
     mode = item.payload.get("mode", "fanout")
     if rc.person.discreet and mode == "fanout":
         return Rendered(text=rc.t("post.discreet", thread=thread.id))
@@ -162,9 +160,7 @@ def render_post(rc: RenderContext, item: Claimed) -> Rendered | None:
     lines.append(body)
     if post.edited_at is not None and post.body is not None:
         lines.append(rc.t("post.edited"))
-    if viewer is not None and item.op == "send":
-        uow.threads.mark_read(viewer.id, thread.id, post.id)
-    return Rendered(text="\n".join(lines))
+    return Rendered(text="\n".join(lines), shows_post=post.status == "published")
 
 
 def own_post(ctx: Context, post_id: int | None) -> Post | None:

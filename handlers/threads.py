@@ -32,7 +32,7 @@ def _need_thread(ctx: Context, thread_id: int | None):  # type: ignore[no-untype
 @command("threads", needs_member=True)
 def threads(ctx: Context) -> None:
     member = ctx.member
-    summaries = ctx.uow.threads.summaries(member.group_id, member.id)
+    summaries = ctx.uow.threads.summaries(member.group_id, member.id, ctx.person.id)
     if not summaries:
         ctx.reply("thread.none")
         return

@@ -122,7 +122,8 @@ class OutboxItem(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_due", "status", "lane", "not_before", "id"),
-                      Index("ix_outbox_account", "account_id", "status", "id"))
+                      Index("ix_outbox_account", "account_id", "status", "id"),
+                      {"sqlite_autoincrement": True})
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     lane: Mapped[int] = mapped_column(Integer, default=0)          # 0 direct answers, 1 fan-out
@@ -152,6 +153,7 @@ class Delivery(Base):
     platform_message_id: Mapped[str] = mapped_column(String(255))
     sent_at: Mapped[datetime]
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    full: Mapped[bool] = mapped_column(Boolean, default=False)    # showed the post's content
 
 
 class AuditEntry(Base):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterator
 
-from sqlalchemy import Engine, and_, delete, exists, func, select, update
+from sqlalchemy import Engine, and_, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.clock import Clock
@@ -88,6 +88,14 @@ class Accounts(_Repo):
             account.identity_enc = self._sealed(user)
         account.last_seen_at = now
         return account
+
+    def load(self, account_ids: list[int]) -> None:
+        """Load accounts and their people into the session in two queries (identity map)."""
+        ids = list(set(account_ids))
+        accounts = list(self.s.scalars(select(Account).where(Account.id.in_(ids))))
+        people = {a.person_id for a in accounts}
+        if people:
+            list(self.s.scalars(select(Person).where(Person.id.in_(people))))
 
     def for_person(self, person_id: int) -> list[Account]:
         return list(self.s.scalars(select(Account).where(Account.person_id == person_id).order_by(Account.id)))
@@ -201,6 +209,7 @@ class Members(_Repo):
 class Claimed:
     id: int
     account_id: int
+    lane: int
     op: str
     kind: str
     payload: dict
@@ -220,25 +229,52 @@ class Outbox(_Repo):
         self.s.add(item)
         return item
 
-    def claim_due(self, limit: int, skip_locked: bool) -> list[Claimed]:
+    def claim_due(self, limit: int, skip_locked: bool, lane: int | None = None) -> list[Claimed]:
         """Claim due items, at most the oldest one per account and lane (per-recipient order)."""
         now = self.clock.now()
         earlier = aliased(OutboxItem)
-        q = (select(OutboxItem)
+        q = (select(OutboxItem.id, OutboxItem.account_id, OutboxItem.lane, OutboxItem.op, OutboxItem.kind, OutboxItem.payload,
+                    OutboxItem.post_id, OutboxItem.target_delivery_id, OutboxItem.attempts)
              .where(OutboxItem.status == "pending", OutboxItem.not_before <= now)
              .where(~exists().where(and_(earlier.account_id == OutboxItem.account_id,
                                          earlier.lane == OutboxItem.lane,
                                          earlier.status.in_(("pending", "sending", "held")),
                                          earlier.id < OutboxItem.id)))
              .order_by(OutboxItem.lane, OutboxItem.id).limit(limit))
+        if lane is not None:
+            q = q.where(OutboxItem.lane == lane)
         if skip_locked:
             q = q.with_for_update(skip_locked=True, of=OutboxItem)
-        rows = list(self.s.scalars(q))
+        rows = self.s.execute(q).all()
+        if not rows:
+            return []
+        self.s.execute(update(OutboxItem).where(OutboxItem.id.in_([r.id for r in rows]))
+                       .values(status="sending", attempts=OutboxItem.attempts + 1)
+                       .execution_options(synchronize_session=False))
+        return [Claimed(r.id, r.account_id, r.lane, r.op, r.kind, dict(r.payload or {}), r.post_id,
+                        r.target_delivery_id, r.attempts + 1) for r in rows]
+
+    def add_many(self, rows: list[dict]) -> None:
+        """Queue many items in one statement (fan-out)."""
+        if not rows:
+            return
+        now = self.clock.now()
         for row in rows:
-            row.status = "sending"
-            row.attempts += 1
-        return [Claimed(r.id, r.account_id, r.op, r.kind, dict(r.payload or {}), r.post_id,
-                        r.target_delivery_id, r.attempts) for r in rows]
+            row.setdefault("lane", BULK)
+            row.setdefault("op", "send")
+            row.setdefault("kind", "msg")
+            row.setdefault("post_id", None)
+            row.setdefault("target_delivery_id", None)
+            row.setdefault("not_before", now)
+            row["not_before"] = row["not_before"] or now
+            row.update(status="pending", attempts=0, created_at=now)
+        self.s.execute(insert(OutboxItem), rows)
+
+    def finish_many(self, item_ids: list[int]) -> None:
+        if item_ids:
+            self.s.execute(update(OutboxItem).where(OutboxItem.id.in_(item_ids))
+                           .values(status="done", done_at=self.clock.now(), error=None)
+                           .execution_options(synchronize_session=False))
 
     def get(self, item_id: int) -> OutboxItem | None:
         return self.s.get(OutboxItem, item_id)
@@ -312,12 +348,21 @@ class Outbox(_Repo):
 
 
 class Deliveries(_Repo):
-    def record(self, account_id: int, outbox_id: int, post_id: int | None, message_id: str) -> Delivery:
+    def record(self, account_id: int, outbox_id: int, post_id: int | None, message_id: str,
+               full: bool = False) -> Delivery:
         d = Delivery(account_id=account_id, outbox_id=outbox_id, post_id=post_id,
-                     platform_message_id=message_id, sent_at=self.clock.now(), deleted=False)
+                     platform_message_id=message_id, sent_at=self.clock.now(), deleted=False, full=full)
         self.s.add(d)
         self.s.flush()
         return d
+
+    def record_many(self, rows: list[dict]) -> None:
+        """rows: account_id, outbox_id, post_id, platform_message_id, full."""
+        if rows:
+            now = self.clock.now()
+            for row in rows:
+                row.update(sent_at=now, deleted=False)
+            self.s.execute(insert(Delivery), rows)
 
     def get(self, delivery_id: int) -> Delivery | None:
         return self.s.get(Delivery, delivery_id)

@@ -4,11 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import and_, case, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock, as_utc
-from storage.models import Draft, Member, Person, Post, Report, Thread, ThreadState
+from storage.models import Account, Delivery, Draft, Member, Person, Post, Report, Thread, ThreadState
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,18 @@ class Threads:
     def get(self, thread_id: int) -> Thread | None:
         return self.s.get(Thread, thread_id)
 
-    def summaries(self, group_id: int, member_id: int) -> list[ThreadSummary]:
-        """Open threads of a group, pinned first, then most recent activity, with unread counts."""
+    def summaries(self, group_id: int, member_id: int, person_id: int) -> list[ThreadSummary]:
+        """Open threads of a group, pinned first, then most recent activity, with unread counts.
+
+        A post is unread when it is by someone else, newer than what the member last opened
+        with ``read``, and no copy showing its content was delivered to them.
+        """
         state = select(ThreadState.thread_id, ThreadState.last_read_post_id).where(
             ThreadState.member_id == member_id).subquery()
+        seen = exists().where(Delivery.post_id == Post.id, Delivery.full.is_(True),
+                              Delivery.account_id.in_(select(Account.id).where(Account.person_id == person_id)))
         unread = func.sum(case((and_(Post.id > func.coalesce(state.c.last_read_post_id, 0),
-                                     Post.author_member_id != member_id), 1), else_=0))
+                                     Post.author_member_id != member_id, ~seen), 1), else_=0))
         q = (select(Thread, func.count(Post.id), unread)
              .outerjoin(Post, and_(Post.thread_id == Thread.id, Post.status == "published"))
              .outerjoin(state, state.c.thread_id == Thread.id)
@@ -129,13 +135,18 @@ class Threads:
         self.s.execute(update(Post).where(Post.author_member_id == member_id)
                        .values(source_account_id=None, source_message_id=None))
 
-    def recipients(self, group_id: int, exclude_person_id: int | None) -> list[tuple[Member, Person]]:
-        q = (select(Member, Person).join(Person, Person.id == Member.person_id)
+    def recipients(self, group_id: int, exclude_person_id: int | None) -> list[tuple[Member, Person, int]]:
+        """(member, person, account id) for every account of every active member, in one query."""
+        q = (select(Member, Person, Account.id).join(Person, Person.id == Member.person_id)
+             .join(Account, Account.person_id == Person.id)
              .where(Member.group_id == group_id, Member.status == "active", Member.pseudonym.is_not(None),
                     Person.consent_at.is_not(None)))
         if exclude_person_id is not None:
             q = q.where(Member.person_id != exclude_person_id)
-        return [(m, p) for m, p in self.s.execute(q.order_by(Member.id))]
+        return [(m, p, a) for m, p, a in self.s.execute(q.order_by(Member.id, Account.id))]
+
+    def posters(self, thread_id: int) -> set[int]:
+        return set(self.s.scalars(select(Post.author_member_id).where(Post.thread_id == thread_id).distinct()))
 
     # drafts and reports ------------------------------------------------------
     def save_draft(self, member_id: int, body: str, thread_id: int | None, reply_to: int | None) -> Draft:

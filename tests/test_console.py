@@ -67,3 +67,50 @@ def test_continuation_lines_make_one_message(tmp_path: Path) -> None:
     result = run_console(tmp_path, "cara: /help\n  name\n")
     # "/help\nname" is one command whose argument is on the next line
     assert "/name <pseudonym> chooses" in result.stdout
+
+
+THREE = """annaxq: /start
+annaxq: /agree
+annaxq: /join WELCOME
+annaxq: /name Birch
+borisxq: /start
+borisxq: /agree
+borisxq: /join WELCOME
+borisxq: /name Willow
+lillian: /start
+lillian: /agree
+lillian: /join WELCOME
+lillian: /name Lillian
+annaxq: /new Winter evenings
+  How do you all cope with the dark evenings?
+borisxq: /reply 1 I light candles and call a friend.
+lillian: /reply 1 Thank you both for sharing this.
+annaxq: /read 1
+annaxq: That helps, thank you.
+borisxq: Me too.
+"""
+
+
+def test_three_members_with_the_consultant_talk_in_a_thread(tmp_path: Path) -> None:
+    result = run_console(tmp_path, THREE)
+    assert result.returncode == 0, result.stderr
+    names = {"annaxq": "Birch", "borisxq": "Willow", "lillian": "Lillian · consultant"}
+    posts = {1: ("annaxq", "How do you all cope with the dark evenings?"),
+             2: ("borisxq", "I light candles and call a friend."),
+             3: ("lillian", "Thank you both for sharing this."),
+             4: ("annaxq", "That helps, thank you."),
+             5: ("borisxq", "Me too.")}
+    for user in names:
+        received = messages_for(result.stdout, user)
+        for number, (author, body) in posts.items():
+            header = f"#1 Winter evenings · p{number} · {names[author]}"
+            copies = [m for m in received if m == f"{header}\n{body}"]
+            if author == user:
+                assert copies == [] or (user == "annaxq" and number <= 3)   # /read shows earlier posts
+            elif user == "annaxq" and number <= 3:
+                assert len(copies) == 2        # the fan-out copy and the /read page
+            else:
+                assert len(copies) == 1, (user, number, received)
+        for other in names:
+            if other != user:
+                assert all(other not in m for m in received)

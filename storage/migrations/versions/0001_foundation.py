@@ -142,7 +142,9 @@ def upgrade() -> None:
     sa.Column('done_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('error', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    # ids are never reused: deliveries keep pointing at the row that produced them
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_account', ['account_id', 'status', 'id'], unique=False)

@@ -88,9 +88,15 @@ def upgrade() -> None:
     with op.batch_alter_table('people', schema=None) as batch_op:
         batch_op.add_column(sa.Column('last_digest_at', sa.DateTime(timezone=True), nullable=True))
 
+    # Whether a delivered copy showed the post (not a discreet notice): unread counts use it.
+    with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('full', sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('deliveries', schema=None) as batch_op:
+        batch_op.drop_column('full')
+
     with op.batch_alter_table('people', schema=None) as batch_op:
         batch_op.drop_column('last_digest_at')
 

@@ -1,0 +1,109 @@
+"""Fan-out benchmark: one post to groups of 10, 100 and 1,000 members through the in-memory
+transport, measured against a bare loop that calls the same transport directly.
+
+Run: .venv/bin/python -m bench.fanout [--sizes 10,100,1000] [--posts 3] [--postgres URL]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+from bot.clock import SystemClock
+from bot.config import CommunityConfig, Config, GroupConfig
+from bot.events import IncomingEvent, Kind, PlatformUser, Rendered
+from bot.lifecycle import Runtime, build_runtime
+from bot.transports.base import MemoryTransport
+
+DATA_KEY = "benchmark-data-key-0123456789-abcdefghijkl"
+TELEGRAM_GLOBAL = 30.0
+
+
+def make_runtime(url: str) -> Runtime:
+    group = GroupConfig(slug="bench", name="Bench", invite_codes=["BENCH"],
+                        communities=[CommunityConfig(slug="here", name="Here")])
+    config = Config(groups=[group])
+    config.storage.url = url
+    config.safety.posts_per_minute = 1000
+    return build_runtime(config, DATA_KEY, {"memory": MemoryTransport()}, clock=SystemClock())
+
+
+def populate(rt: Runtime, members: int) -> None:
+    """Members are inserted through the repositories (onboarding them one command at a time
+    would measure onboarding, not fan-out)."""
+    with rt.db.uow() as uow:
+        group = uow.groups.by_slug("bench")
+        now = rt.clock.now()
+        for i in range(members):
+            user = PlatformUser(platform="memory", user_id=f"u{i}", address=f"u{i}")
+            account = uow.accounts.find_or_create(user, uow.people, "en")
+            person = uow.people.get(account.person_id)
+            person.consent_at = now
+            member = uow.members.add(person.id, group.id, "participant", None)
+            uow.members.set_pseudonym(member, f"Tree{i}")
+            person.current_member_id = member.id
+
+
+async def peerhaven_round(rt: Runtime, posts: int) -> int:
+    author = PlatformUser(platform="memory", user_id="u0", address="u0")
+    await rt.app.handle(IncomingEvent(user=author, kind=Kind.TEXT, text="/new Bench thread\nfirst"))
+    await rt.worker.drain()
+    mem: MemoryTransport = rt.transports["memory"]
+    before = mem.sends
+    for n in range(posts):
+        await rt.app.handle(IncomingEvent(user=author, kind=Kind.TEXT, text=f"post number {n}"))
+    await rt.worker.drain()
+    return mem.sends - before
+
+
+async def bare_round(count: int) -> int:
+    mem = MemoryTransport()
+    for i in range(count):
+        await mem.send(f"u{i}", Rendered(text=f"#1 Bench thread · p{i} · Tree0\npost"))
+    return mem.sends
+
+
+def measure(size: int, posts: int, url: str | None) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        rt = make_runtime(url or f"sqlite:///{Path(tmp) / 'bench.db'}")
+        populate(rt, size)
+        wall, cpu = time.perf_counter(), time.process_time()
+        sent = asyncio.run(peerhaven_round(rt, posts))
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        rt.db.engine.dispose()
+        tracemalloc.start()
+        rt2 = make_runtime(f"sqlite:///{Path(tmp) / 'mem.db'}")
+        populate(rt2, size)
+        tracemalloc.reset_peak()
+        asyncio.run(peerhaven_round(rt2, 1))
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        rt2.db.engine.dispose()
+    bare_wall = time.perf_counter()
+    asyncio.run(bare_round(sent))
+    bare_wall = time.perf_counter() - bare_wall
+    return {"members": size, "deliveries": sent, "per_s": sent / wall, "cpu_per_1000": cpu / sent * 1000,
+            "peak_mb": peak / 2**20, "bare_per_s": sent / bare_wall}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="10,100,1000")
+    parser.add_argument("--posts", type=int, default=3)
+    parser.add_argument("--url", default=None, help="database URL (default: a temporary SQLite file)")
+    args = parser.parse_args()
+    print(f"{'members':>8} {'deliveries':>10} {'deliv/s':>9} {'x TG 30/s':>9} {'CPU s/1000':>10} "
+          f"{'peak MiB':>8} {'bare deliv/s':>12} {'vs bare':>8}")
+    for size in (int(s) for s in args.sizes.split(",")):
+        r = measure(size, args.posts, args.url)
+        print(f"{r['members']:>8} {r['deliveries']:>10} {r['per_s']:>9.0f} {r['per_s'] / TELEGRAM_GLOBAL:>9.1f} "
+              f"{r['cpu_per_1000']:>10.3f} {r['peak_mb']:>8.1f} {r['bare_per_s']:>12.0f} "
+              f"{r['per_s'] / r['bare_per_s']:>8.4f}")
+    print("target: deliveries/s >= 20 x Telegram's global limit (600/s) on one core")
+
+
+if __name__ == "__main__":
+    main()

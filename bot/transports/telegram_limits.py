@@ -1,0 +1,158 @@
+"""Telegram's flood limits, kept on our side so that one busy chat never stalls the others.
+
+Two mechanisms, both in memory (one process; see docs/telegram.md for several processes):
+
+* :class:`GlobalBucket` - a token bucket for the bot as a whole (about 30 messages per second).
+  Callers *wait* for a token: with the outbox running at most 32 deliveries at once the wait
+  is short (about one second at worst). Waiters are served in order, except that chats which
+  wrote to the bot a moment ago ("interactive" chats) go first, so a direct answer never
+  queues behind a large fan-out.
+* :class:`ChatGate` - the next time each chat may get a new message (one per second). A chat
+  that is not ready is *not* waited for: :meth:`ChatGate.claim` raises ``RetryAfter`` at once,
+  so the outbox worker reschedules that one recipient and moves on to the others.
+
+python-telegram-bot's ``AIORateLimiter`` is deliberately not used: it makes every caller wait
+(also for another chat's ``retry_after``), which stalls everyone behind one busy chat.
+"""
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from typing import Callable
+
+from bot.transports.base import RetryAfter, TransientError
+
+Clock = Callable[[], float]
+_PRUNE_AT = 20_000          # entries kept per map before expired ones are dropped
+
+
+class GlobalBucket:
+    """Token bucket with a fair, priority-aware queue of waiters.
+
+    ``capacity`` tokens may be spent at once; tokens come back at ``rate`` per second. The
+    capacity is kept well below Telegram's own burst so that network jitter (requests that
+    left 30 ms apart but arrive 5 ms apart) cannot push the server's bucket over its limit.
+    """
+
+    def __init__(self, rate: float, capacity: float | None = None, clock: Clock = time.monotonic) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.capacity = max(1.0, capacity if capacity is not None else min(rate, 10.0))
+        self.clock = clock
+        self.tokens = self.capacity
+        self._updated = clock()
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+        self._pump: asyncio.Task[None] | None = None
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self._updated) * self.rate)
+        self._updated = now
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for _, _, fut in self._waiters if not fut.done())
+
+    async def acquire(self, priority: bool = False) -> None:
+        """Take one token, waiting for it if none is left (priority waiters are served first)."""
+        self._refill()
+        if not self._waiters and self.tokens >= 1:
+            self.tokens -= 1
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (0 if priority else 1, next(self._seq), fut))
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.create_task(self._serve(), name="telegram-global-bucket")
+        await fut
+
+    async def _serve(self) -> None:
+        while self._waiters:
+            if self._waiters[0][2].done():          # a cancelled waiter
+                heapq.heappop(self._waiters)
+                continue
+            self._refill()
+            if self.tokens >= 1:
+                self.tokens -= 1
+                heapq.heappop(self._waiters)[2].set_result(None)
+            else:
+                await asyncio.sleep((1 - self.tokens) / self.rate)
+
+    def close(self) -> None:
+        """Stopping: whoever still waits gets a TransientError (the outbox tries again later)."""
+        if self._pump is not None:
+            self._pump.cancel()
+            self._pump = None
+        for _, _, fut in self._waiters:
+            if not fut.done():
+                fut.set_exception(TransientError("transport stopping"))
+        self._waiters.clear()
+
+
+class ChatGate:
+    """Per-chat pacing of new messages: at most one per ``interval`` seconds, one at a time.
+
+    The interval is counted from the moment the previous send *returned*, not from when it
+    left: the server accepted it somewhere in between, so the gap it sees is never shorter.
+    """
+
+    def __init__(self, interval: float, clock: Clock = time.monotonic, interactive_for: float = 60.0) -> None:
+        self.interval = max(0.0, interval)
+        self.clock = clock
+        self.interactive_for = interactive_for
+        self._ready: dict[int, float] = {}
+        self._busy: set[int] = set()
+        self._seen: dict[int, float] = {}
+        self._penalties: dict[int, float] = {}
+
+    def claim(self, chat_id: int) -> None:
+        """Reserve the chat for one new message, or raise ``RetryAfter`` with the time left."""
+        now = self.clock()
+        if chat_id in self._busy:
+            raise RetryAfter(max(self.interval, 0.05))
+        ready = self._ready.get(chat_id, 0.0)
+        if ready > now:
+            raise RetryAfter(ready - now)
+        self._busy.add(chat_id)
+
+    def release(self, chat_id: int, penalty: float = 0.0) -> None:
+        """The send finished (or failed): the next one may follow after the interval."""
+        self._busy.discard(chat_id)
+        self._set_ready(chat_id, self.clock() + max(self.interval, penalty))
+
+    def penalise(self, chat_id: int, seconds: float) -> None:
+        """The server asked us to wait (429 retry_after) before writing to this chat again."""
+        until = self.clock() + seconds
+        self._set_ready(chat_id, max(self._ready.get(chat_id, 0.0), until))
+        self._penalties[chat_id] = max(self._penalties.get(chat_id, 0.0), until)
+        if len(self._penalties) > _PRUNE_AT:
+            now = self.clock()
+            self._penalties = {c: t for c, t in self._penalties.items() if t > now}
+
+    def penalty_left(self, chat_id: int) -> float:
+        """Seconds until a server's retry_after for this chat has passed (0 if none)."""
+        until = self._penalties.get(chat_id)
+        return 0.0 if until is None else max(0.0, until - self.clock())
+
+    def wait_time(self, chat_id: int) -> float:
+        return max(0.0, self._ready.get(chat_id, 0.0) - self.clock())
+
+    def _set_ready(self, chat_id: int, when: float) -> None:
+        self._ready[chat_id] = when
+        if len(self._ready) > _PRUNE_AT:
+            now = self.clock()
+            self._ready = {c: t for c, t in self._ready.items() if t > now or c in self._busy}
+
+    def note_incoming(self, chat_id: int) -> None:
+        """The person just wrote to the bot: answers to them get priority for a while."""
+        self._seen[chat_id] = self.clock()
+        if len(self._seen) > _PRUNE_AT:
+            horizon = self.clock() - self.interactive_for
+            self._seen = {c: t for c, t in self._seen.items() if t > horizon}
+
+    def interactive(self, chat_id: int) -> bool:
+        seen = self._seen.get(chat_id)
+        return seen is not None and self.clock() - seen < self.interactive_for
