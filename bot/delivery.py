@@ -101,10 +101,11 @@ class OutboxWorker:
             claimed = uow.outbox.claim_due(self.batch, skip_locked=self.db.is_postgres, lane=lane)
             if not claimed:
                 return [], 0
-            uow.accounts.load([c.account_id for c in claimed])
+            owners = uow.accounts.load([c.account_id for c in claimed])
+            cache: dict = {}
             for item in claimed:
                 try:
-                    job = self._job(uow, item)
+                    job = self._job(uow, item, owners.get(item.account_id), cache)
                 except Exception:   # a rendering bug must not block the others; retried later
                     log.exception("outbox item %d could not be prepared", item.id)
                     uow.outbox.retry_later(item.id, backoff(item.attempts), "prepare-failed")
@@ -116,12 +117,11 @@ class OutboxWorker:
             uow.outbox.finish_many(finished)
         return jobs, len(finished)
 
-    def _job(self, uow: UnitOfWork, item: Claimed) -> Job | object | None:
+    def _job(self, uow: UnitOfWork, item: Claimed, owner: tuple | None, cache: dict) -> Job | object | None:
         """The prepared send, None when there is nothing to send any more, or HELD."""
-        account = uow.accounts.get(item.account_id)
-        person = uow.people.get(account.person_id) if account else None
-        if account is None or person is None:
+        if owner is None:
             return None
+        account, person = owner
         if not account.reachable:
             uow.outbox.hold_account(account.id)      # kept until the person is back
             return HELD
@@ -134,7 +134,7 @@ class OutboxWorker:
             target = delivery.platform_message_id
         rendered = None
         if item.op in ("send", "edit"):
-            rendered = self.renderer.render(uow, item, account, person)
+            rendered = self.renderer.render(uow, item, account, person, cache)
             if rendered is None:
                 return None
         return Job(item, platform, address, rendered, target)

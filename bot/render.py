@@ -18,13 +18,26 @@ KindRenderer = Callable[["RenderContext", Claimed], Rendered | None]
 
 
 class RenderContext:
-    def __init__(self, uow: UnitOfWork, i18n: I18n, config: Config, account: Account, person: Person) -> None:
+    def __init__(self, uow: UnitOfWork, i18n: I18n, config: Config, account: Account, person: Person,
+                 cache: dict | None = None) -> None:
         self.uow = uow
         self.i18n = i18n
         self.config = config
         self.account = account
         self.person = person
         self.lang = person.language or config.bot.default_language
+        self.cache = cache if cache is not None else {}
+
+    def get(self, model: type, key: int | None):  # type: ignore[no-untyped-def]
+        """A row by primary key, kept for the whole batch: a fan-out renders the same post,
+        thread and author for every recipient, and the session only holds rows weakly."""
+        if key is None:
+            return None
+        found = self.cache.get((model, key))
+        if found is None:
+            found = self.uow.session.get(model, key)
+            self.cache[(model, key)] = found
+        return found
 
     def t(self, key: str, **params: Any) -> str:
         return self.i18n.t(self.lang, key, **params)
@@ -64,7 +77,8 @@ class Renderer:
     def register(self, kind: str, func: KindRenderer) -> None:
         self.kinds[kind] = func
 
-    def render(self, uow: UnitOfWork, item: Claimed, account: Account, person: Person) -> Rendered | None:
+    def render(self, uow: UnitOfWork, item: Claimed, account: Account, person: Person,
+               cache: dict | None = None) -> Rendered | None:
         """The message for this recipient, or None when there is nothing to send any more."""
-        ctx = RenderContext(uow, self.i18n, self.config, account, person)
+        ctx = RenderContext(uow, self.i18n, self.config, account, person, cache)
         return self.kinds[item.kind](ctx, item)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _RUNTIMES: dict[str, "Runtime"] = {}
+OUTBOX_RETENTION_DAYS = 7
 
 # Feature modules add functions that (re)create their jobs from the database.
 JobBuilder = Callable[[AsyncIOScheduler, str, "UnitOfWork"], None]
@@ -51,10 +52,20 @@ def anonymity_reminders_job(runtime_key: str) -> int:
     return len(people)
 
 
+def purge_outbox_job(runtime_key: str) -> int:
+    """Delivered rows are only needed for a short while (edits look up the original mode);
+    keeping them longer would keep a record of who was told what."""
+    rt = runtime(runtime_key)
+    with rt.db.uow() as uow:
+        return uow.outbox.purge_older_than(rt.clock.now() - timedelta(days=OUTBOX_RETENTION_DAYS))
+
+
 def build_scheduler(rt: "Runtime", key: str, builders: list[JobBuilder]) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=rt.config.bot.timezone)
     scheduler.add_job(anonymity_reminders_job, "interval", hours=6, args=[key],
                       id="anonymity-reminders", replace_existing=True, coalesce=True, max_instances=1)
+    scheduler.add_job(purge_outbox_job, "interval", hours=12, args=[key], id="purge-outbox",
+                      replace_existing=True, coalesce=True, max_instances=1)
     with rt.db.uow() as uow:
         for build in builders:
             build(scheduler, key, uow)

@@ -133,17 +133,16 @@ def propagate(uow: UnitOfWork, post: Post, op: str) -> int:
 
 
 def render_post(rc: RenderContext, item: Claimed) -> Rendered | None:
-    uow = rc.uow
-    post = uow.threads.post(item.post_id or 0)
+    post = rc.get(Post, item.post_id)
     if post is None:
         return None
     if post.status in ("held", "hidden") and item.op == "send":
         return None
-    thread = uow.threads.get(post.thread_id)
+    thread = rc.get(Thread, post.thread_id)
     mode = item.payload.get("mode", "fanout")
     if rc.person.discreet and mode == "fanout":
         return Rendered(text=rc.t("post.discreet", thread=thread.id))
-    author = uow.members.get(post.author_member_id)
+    author = rc.get(Member, post.author_member_id)
     if post.status == "hidden":
         body = rc.t("post.hidden")
     elif post.body is None or post.status == "deleted":
@@ -153,10 +152,10 @@ def render_post(rc: RenderContext, item: Claimed) -> Rendered | None:
     lines = [rc.t("post.header", thread=thread.id, title=thread.title, post=post.id,
                   author=author_label(rc, author))]
     if post.reply_to_post_id:
-        target = uow.threads.post(post.reply_to_post_id)
+        target = rc.get(Post, post.reply_to_post_id)
         if target is not None:
             lines.append(rc.t("post.in_reply_to", post=target.id,
-                              author=author_label(rc, uow.members.get(target.author_member_id))))
+                              author=author_label(rc, rc.get(Member, target.author_member_id))))
     lines.append(body)
     if post.edited_at is not None and post.body is not None:
         lines.append(rc.t("post.edited"))

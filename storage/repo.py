@@ -89,13 +89,11 @@ class Accounts(_Repo):
         account.last_seen_at = now
         return account
 
-    def load(self, account_ids: list[int]) -> None:
-        """Load accounts and their people into the session in two queries (identity map)."""
-        ids = list(set(account_ids))
-        accounts = list(self.s.scalars(select(Account).where(Account.id.in_(ids))))
-        people = {a.person_id for a in accounts}
-        if people:
-            list(self.s.scalars(select(Person).where(Person.id.in_(people))))
+    def load(self, account_ids: list[int]) -> dict[int, tuple[Account, Person]]:
+        """Accounts with their people, in one query."""
+        rows = self.s.execute(select(Account, Person).join(Person, Person.id == Account.person_id)
+                              .where(Account.id.in_(set(account_ids))))
+        return {a.id: (a, p) for a, p in rows}
 
     def for_person(self, person_id: int) -> list[Account]:
         return list(self.s.scalars(select(Account).where(Account.person_id == person_id).order_by(Account.id)))

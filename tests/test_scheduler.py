@@ -1,0 +1,64 @@
+"""The scheduler runs in the bot's loop; its jobs are plain functions rebuilt at every start."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.clock import FakeClock
+from bot.scheduler import anonymity_reminders_job, purge_outbox_job
+from handlers.notifications import digest_job
+from tests.harness import Harness
+
+
+async def test_jobs_are_built_at_start_from_plain_ids(make_runtime) -> None:
+    rt = make_runtime()
+    await rt.start(scheduler=True, worker=False)
+    try:
+        jobs = {job.id: job for job in rt.scheduler.get_jobs()}
+        assert {"anonymity-reminders", "digest", "purge-outbox"} <= set(jobs)
+        for job in jobs.values():
+            assert all(isinstance(arg, (str, int)) for arg in job.args)   # nothing to pickle
+        assert str(jobs["digest"].trigger).startswith("cron[hour='18', minute='0'")
+    finally:
+        await rt.stop()
+
+
+async def test_anonymity_reminder_every_n_days(make_runtime) -> None:
+    clock = FakeClock()
+    rt = make_runtime(clock=clock)
+    rt.config.bot.anonymity_reminder_days = 30
+    h = Harness(rt)
+    await h.onboard("ann", "Birch")
+    await rt.start(scheduler=False, worker=False)
+    try:
+        assert anonymity_reminders_job(rt.key) == 0          # just joined
+        clock.advance(days=31)
+        assert anonymity_reminders_job(rt.key) == 1
+        assert anonymity_reminders_job(rt.key) == 0          # not twice
+        await rt.worker.drain()
+        assert h.last("ann").startswith("A friendly reminder: to stay anonymous")
+        assert "mental health" not in h.last("ann").lower()  # discreet on a lock screen
+    finally:
+        await rt.stop()
+
+
+async def test_digest_job_and_outbox_purge_through_the_runtime_key(make_runtime) -> None:
+    clock = FakeClock()
+    rt = make_runtime(clock=clock)
+    h = Harness(rt)
+    await h.onboard("ann", "Birch")
+    await h.onboard("bob", "Willow")
+    await h.say("bob", "/notify digest")
+    clock.advance(minutes=5)
+    await h.say("ann", "/new Evening\nhello")
+    await rt.start(scheduler=False, worker=False)
+    try:
+        clock.advance(hours=3)
+        assert digest_job(rt.key) == 1
+        await rt.worker.drain()
+        assert "#1 Evening: 1 new" in h.last("bob")
+        clock.advance(days=8)
+        assert purge_outbox_job(rt.key) > 0
+        with rt.db.uow() as uow:
+            assert uow.outbox.pending_count() == 0
+    finally:
+        await rt.stop()
