@@ -291,3 +291,22 @@ async def test_more_pages_back(two_platforms) -> None:
     bodies = [p.split("\n")[-1] for p in posts_in(h.inbox("bob", "other")) if "·" in p]
     assert bodies[-2:] == ["n0", "n1"]
     assert "no earlier posts" in h.inbox("bob", "other")[-1]
+
+
+async def test_forum_round_trip_on_each_database(make_runtime, db_url: str) -> None:
+    """The same conversation on SQLite and on PostgreSQL: fan-out, reply, edit, delete, unread."""
+    rt = make_runtime(url=db_url, transports={"memory": MemoryTransport("memory"),
+                                              "other": MemoryTransport("other")})
+    h = Harness(rt)
+    await group_of_three(h)
+    await h.say("ann", "/new Both databases\nfirst")
+    copy = next(m for m in h.transport("other").sent["bob"] if "p1" in m.text)
+    await h.say("bob", "answer", platform="other", reply_to=copy.message_id)
+    await h.say("ann", "/edit p1 first, edited")
+    await h.say("bob", "/delete p2", platform="other")
+    assert copy.text.endswith("first, edited\n(edited)")
+    assert all(m.deleted for m in h.transport("memory").sent["ann"] if " · p2 · " in m.text)
+    await h.say("lillian", "/discreet on")
+    await h.say("ann", "/reply 1 third")
+    await h.say("lillian", "/threads")
+    assert "#1 Both databases — 2 posts, 1 unread" in h.last("lillian")
