@@ -19,7 +19,7 @@ from bot.scheduler import build_scheduler, register_runtime, unregister_runtime
 from bot.transports.base import Transport
 from handlers import build_router, feature_services, job_builders, register_renderers
 from storage.crypto import IdentityVault
-from storage.db import make_engine, migrate
+from storage.db import LeaderLock, make_engine, migrate
 from storage.repo import Database
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ class Runtime:
     key: str = field(default_factory=lambda: uuid.uuid4().hex)
     scheduler: AsyncIOScheduler | None = None
     _worker_task: asyncio.Task | None = None
+    _leader: LeaderLock | None = None
 
     async def start(self, *, scheduler: bool = True, worker: bool = True) -> None:
         register_runtime(self.key, self)
@@ -47,13 +48,20 @@ class Runtime:
         if worker:
             self._worker_task = asyncio.create_task(self.worker.run(), name="outbox")
         if scheduler:
-            self.scheduler = build_scheduler(self, self.key, job_builders())
-            self.scheduler.start()
+            self._leader = LeaderLock(self.db.engine)
+            if self._leader.acquire():
+                self.scheduler = build_scheduler(self, self.key, job_builders())
+                self.scheduler.start()
+            else:
+                log.info("another process runs the scheduler; this one only handles messages")
 
     async def stop(self) -> None:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
+        if self._leader is not None:
+            self._leader.release()
+            self._leader = None
         for transport in self.transports.values():
             await transport.stop()
         self.worker.stop()

@@ -48,3 +48,34 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+class LeaderLock:
+    """Only one process runs the scheduler when several share one PostgreSQL database: the
+    one holding a session-level advisory lock, kept on its own connection for its lifetime.
+    With SQLite there is only ever one process, which always leads."""
+
+    KEY = 0x50485356   # "PHSV"
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._conn = None
+
+    def acquire(self) -> bool:
+        if self.engine.dialect.name != "postgresql":
+            return True
+        from sqlalchemy import text
+
+        conn = self.engine.connect()
+        got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.KEY}).scalar())
+        conn.commit()
+        if got:
+            self._conn = conn
+        else:
+            conn.close()
+        return got
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()      # closing the session releases the advisory lock
+            self._conn = None

@@ -62,3 +62,17 @@ async def test_digest_job_and_outbox_purge_through_the_runtime_key(make_runtime)
             assert uow.outbox.pending_count() == 0
     finally:
         await rt.stop()
+
+
+async def test_only_one_process_runs_the_scheduler_on_postgres(make_runtime, db_url: str) -> None:
+    first, second = make_runtime(url=db_url), make_runtime(url=db_url)
+    await first.start(scheduler=True, worker=False)
+    await second.start(scheduler=True, worker=False)
+    try:
+        if db_url.startswith("postgresql"):
+            assert first.scheduler is not None and second.scheduler is None
+        else:
+            assert first.scheduler is not None
+    finally:
+        await first.stop()
+        await second.stop()
