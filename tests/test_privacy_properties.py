@@ -1,8 +1,9 @@
-"""Property: across random conversations on two platforms, nobody ever receives another
+"""Property: across random conversations on the console and a second (in-memory) platform, nobody ever receives another
 member's platform identity, and every accepted post reaches every member exactly once."""
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 from collections import Counter
 
@@ -12,14 +13,16 @@ from sqlalchemy import select
 from bot.clock import FakeClock
 from bot.events import IncomingEvent, Kind, PlatformUser
 from bot.lifecycle import build_runtime
-from bot.transports.base import MemoryTransport
+from bot.events import Rendered
+from bot.transports.base import MemoryTransport, SentMessage
+from bot.transports.console import ConsoleTransport
 from storage.models import Post
 from tests.conftest import DATA_KEY, test_config
 
 # (platform, user id, display name): identities that must never reach anyone else.
-PEOPLE = [("memory", "tg_4821_alice", "Alice Realname"), ("memory", "tg_9313_bob", "Bob Truename"),
+PEOPLE = [("console", "alice_4821", None), ("console", "bob_9313", None),
           ("other", "mx_cara_77", "Cara Legalname"), ("other", "mx_dan_55", "Dan Passport"),
-          ("memory", "lillian", "Lillian Consultant")]
+          ("console", "lillian", None)]
 TREES = ["Birch", "Willow", "Aspen", "Rowan", "Alder", "Hazel", "Juniper", "Linden", "Maple", "Spruce"]
 words = st.text(alphabet="abcdefghij klmnop", min_size=1, max_size=30)
 
@@ -36,9 +39,36 @@ action = st.one_of(
 HEADER = re.compile(r"^#\d+ .* · p(\d+) · ")
 
 
+class RecordingConsole(ConsoleTransport):
+    """The console transport, printing to a buffer, remembering what it sent under which id
+    (the property needs ids to reply to, and edits to check)."""
+
+    def __init__(self) -> None:
+        super().__init__(out=io.StringIO(), err=io.StringIO())
+        self.sent: dict[str, list[SentMessage]] = {}
+        self._by_id: dict[str, SentMessage] = {}
+
+    async def send(self, address: str, message: Rendered) -> str:
+        message_id = await super().send(address, message)
+        sent = SentMessage(message_id, address, message.text)
+        self.sent.setdefault(address, []).append(sent)
+        self._by_id[message_id] = sent
+        return message_id
+
+    async def edit(self, address: str, message_id: str, message: Rendered) -> None:
+        await super().edit(address, message_id, message)
+        sent = self._by_id[message_id]
+        sent.edits.append(sent.text)
+        sent.text = message.text
+
+    async def delete(self, address: str, message_id: str) -> None:
+        await super().delete(address, message_id)
+        self._by_id[message_id].deleted = True
+
+
 def identity_strings(i: int) -> list[str]:
     platform, uid, display = PEOPLE[i]
-    return [uid, display, *display.split()]
+    return [uid, *([display, *display.split()] if display else [])]
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -47,7 +77,8 @@ def identity_strings(i: int) -> list[str]:
 def test_no_identity_leaks_and_exactly_once_delivery(tmp_path_factory, script) -> None:
     config = test_config(f"sqlite:///{tmp_path_factory.mktemp('prop') / 'bot.db'}")
     config.safety.posts_per_minute = 120
-    transports = {"memory": MemoryTransport("memory"), "other": MemoryTransport("other")}
+    console = RecordingConsole()
+    transports = {"console": console, "other": MemoryTransport("other")}
     rt = build_runtime(config, DATA_KEY, transports, clock=FakeClock())
     onboarded: set[int] = set()
     expected: Counter = Counter()        # (person index, post id) -> copies expected
@@ -105,6 +136,14 @@ def test_no_identity_leaks_and_exactly_once_delivery(tmp_path_factory, script) -
     finally:
         rt.db.engine.dispose()
     assert rt.app.errors == 0
+    printed = console.out.getvalue()
+    for i, (platform, uid, _) in enumerate(PEOPLE):
+        if platform == "console":      # what the console really printed to each person
+            for block in re.split(r"\n(?=\[)", printed):
+                if block.startswith(f"[{uid}]"):
+                    for other in range(len(PEOPLE)):
+                        if other != i:
+                            assert all(ident not in block for ident in identity_strings(other))
     received: Counter = Counter()
     for j in range(len(PEOPLE)):
         for message in inbox(j):
