@@ -12,14 +12,14 @@ from storage.repo import DIRECT
 PAGE = 5
 
 
-def _thread_arg(ctx: Context) -> tuple[int | None, str]:
-    """Split ``<thread> <rest>`` (the rest may span lines)."""
+def _id_and_rest(ctx: Context, prefix: str) -> tuple[int | None, str]:
+    """Split ``<id> <rest>`` (``#3 text``, ``p12 text``; the rest may span lines)."""
     text = ctx.args.strip()
     head, _, rest = text.partition(" ")
     if "\n" in head:
         head, _, more = head.partition("\n")
         rest = more + (" " + rest if rest else "")
-    return parse_id(head, "t"), rest.strip()
+    return parse_id(head, prefix), rest.strip()
 
 
 def _need_thread(ctx: Context, thread_id: int | None):  # type: ignore[no-untyped-def]
@@ -106,7 +106,7 @@ def more(ctx: Context) -> None:
 
 @command("reply", needs_member=True)
 def reply(ctx: Context) -> None:
-    thread_id, body = _thread_arg(ctx)
+    thread_id, body = _id_and_rest(ctx, "t")
     if thread_id is None:
         ctx.reply("thread.reply_usage")
         return
@@ -169,10 +169,7 @@ def edit(ctx: Context) -> None:
     if replied is not None:
         post_id, body = replied.id, ctx.args
     else:
-        post_id = parse_id(ctx.args, "p")
-        body = ctx.args.strip().partition(" ")[2] if " " in ctx.args.strip() else ""
-        if "\n" in ctx.args.strip().split(" ")[0]:
-            body = ctx.args.strip().partition("\n")[2]
+        post_id, body = _id_and_rest(ctx, "p")
     if post_id is None:
         ctx.reply("post.edit_usage")
         return
@@ -217,8 +214,7 @@ def report(ctx: Context) -> None:
     if replied is not None:
         post_id, reason = replied.id, ctx.args.strip()
     else:
-        post_id = parse_id(ctx.args, "p")
-        reason = ctx.args.strip().partition(" ")[2].strip()
+        post_id, reason = _id_and_rest(ctx, "p")
     post = ctx.uow.threads.post(post_id) if post_id else None
     if post is None or visible_thread(ctx, post.thread_id) is None:
         ctx.reply("post.not_found", post=post_id or "?")
