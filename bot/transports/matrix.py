@@ -79,6 +79,8 @@ class MatrixTransport(MatrixInbound):
         self._logged_in = False
         self._leaving: set[str] = set()       # rooms we leave on purpose
         self._joining: set[str] = set()
+        self._join_retry: dict[str, float] = {}   # invites whose join failed for now -> next try
+        self._join_tries: dict[str, int] = {}
         self.dispatched = 0
         self.backfilled = 0                   # events fetched to fill gappy timelines
         _quiet_nio()

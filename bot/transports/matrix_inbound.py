@@ -18,7 +18,9 @@ from nio import Event, MegolmEvent, MessageDirection, RoomMessagesResponse, Sync
 from nio.exceptions import EncryptionError, LocalProtocolError
 
 from bot.events import IncomingEvent, Kind, PlatformUser, Rendered
-from bot.transports.base import MessageGone, PermanentError, SendError, Unreachable
+from bot.transports.base import (
+    MessageGone, PermanentError, RetryAfter, SendError, TransientError, Unreachable,
+)
 from bot.transports.matrix_format import NETWORK_ERRORS, error_for, parse_incoming, text_content
 from bot.transports.matrix_state import PENDING_KEEP
 
@@ -75,6 +77,8 @@ class MatrixInbound:
     _key_lock: asyncio.Lock
     _leaving: set[str]
     _joining: set[str]
+    _join_retry: dict[str, float]
+    _join_tries: dict[str, int]
     _logged_in: bool
 
     async def _send_event(self, room_id: str, content: dict[str, Any], *, dm_only: bool = True,
@@ -132,6 +136,7 @@ class MatrixInbound:
         await self._handle_sync(resp, since, initial=first_ever)
         await self._housekeeping()
         await self._retry_pending()
+        await self._retry_joins()
         self.state.next_batch = resp.next_batch
         self.state.save()
         self._ready.set()
@@ -198,16 +203,34 @@ class MatrixInbound:
             except NETWORK_ERRORS:
                 self._joining.discard(room_id)
             return
+        await self._join(room_id)
+
+    async def _join(self, room_id: str) -> None:
+        client = self.client
+        assert client is not None
         self._joining.add(room_id)
+        self._join_retry.pop(room_id, None)
         try:
             resp = await client.join(room_id)
         except NETWORK_ERRORS:
             resp = None
-        if resp is None or hasattr(resp, "status_code"):
-            self._joining.discard(room_id)            # try again at the next sync
-            log.warning("matrix: joining an invited room failed (%s)", getattr(resp, "status_code", "network"))
-        else:
+        if resp is not None and not hasattr(resp, "status_code"):
             log.info("matrix: accepted an invite")
+            return
+        self._joining.discard(room_id)
+        error = error_for(resp) if resp is not None else None
+        if error is None or isinstance(error, (TransientError, RetryAfter)):
+            tries = self._join_tries.get(room_id, 0) + 1
+            self._join_tries[room_id] = tries
+            if tries <= 10:                            # an invite is reported once: remember it
+                self._join_retry[room_id] = time.monotonic() + min(2.0 ** tries, 300.0)
+        log.warning("matrix: joining an invited room failed (%s)", getattr(resp, "status_code", "network"))
+
+    async def _retry_joins(self) -> None:
+        now = time.monotonic()
+        for room_id, when in list(self._join_retry.items()):
+            if when <= now and room_id not in (self.client.rooms if self.client else {}):
+                await self._join(room_id)
 
     async def _on_joined_room(self, room_id: str, info: Any, since: str | None, initial: bool) -> None:
         self._joining.discard(room_id)
@@ -265,23 +288,20 @@ class MatrixInbound:
         return found
 
     async def _on_left_room(self, room_id: str, info: Any, initial: bool) -> None:
+        """The bot is no longer in the room: it left (on purpose) or was kicked or banned."""
         self._joining.discard(room_id)
-        if room_id in self._leaving:
-            self._leaving.discard(room_id)
-            self.state.forget_dm(room_id)
-            return
-        if initial:
-            return
+        self._leaving.discard(room_id)
         user_id = self.state.user_of_room.get(room_id)
         self.state.forget_dm(room_id)
-        if user_id is not None and user_id not in self.state.dm_of_user:
-            # The participant removed the bot from their DM: as good as blocked.
-            marker = f"left:{room_id}"
-            for ev in info.timeline.events:
-                if _membership(ev)[0] == self.user_id:
-                    marker = getattr(ev, "event_id", None) or marker
-            if not self.state.seen(marker):
-                await self._emit(room_id, user_id, None, Kind.BLOCKED, marker)
+        if initial or user_id is None or user_id in self.state.dm_of_user:
+            return
+        for ev in info.timeline.events:
+            target, membership = _membership(ev)
+            if target == self.user_id and membership in ("leave", "ban") and ev.sender != self.user_id:
+                # The participant removed the bot from their DM: as good as blocked.
+                if not self.state.seen(ev.event_id):
+                    await self._emit(room_id, user_id, None, Kind.BLOCKED, ev.event_id)
+                return
 
     async def _leave(self, room_id: str) -> None:
         self._leaving.add(room_id)
@@ -318,7 +338,9 @@ class MatrixInbound:
                 if self.state.user_of_room.get(room_id) == target:
                     self.state.forget_dm(room_id)
                     if target not in self.state.dm_of_user:
-                        await self._emit(room_id, target, None, Kind.BLOCKED, event_id)
+                        before = getattr(ev, "prev_content", None) or {}
+                        await self._emit(room_id, target, None, Kind.BLOCKED, event_id,
+                                         display_name=before.get("displayname"))
             return
         parsed = parse_incoming(src)
         others = self._others(room_id)
@@ -328,11 +350,14 @@ class MatrixInbound:
         self.state.remember_dm(sender, room_id)
         await self._emit(room_id, sender, parsed, parsed.kind, event_id)
 
-    async def _emit(self, room_id: str, sender: str, parsed: Any, kind: Kind, event_id: str) -> None:
+    async def _emit(self, room_id: str, sender: str, parsed: Any, kind: Kind, event_id: str,
+                    display_name: str | None = None) -> None:
         room = self.client.rooms.get(room_id) if self.client else None
         member = room.users.get(sender) if room is not None else None
+        if member is not None and member.display_name:
+            display_name = member.display_name
         user = PlatformUser(platform="matrix", user_id=sender, address=room_id, username=None,
-                            display_name=(member.display_name or None) if member is not None else None)
+                            display_name=display_name or None)
         if parsed is None:
             event = IncomingEvent(user=user, kind=kind)
         else:
