@@ -73,8 +73,13 @@ def identity_strings(i: int) -> list[str]:
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
-@given(script=st.lists(action, min_size=3, max_size=24))
-def test_no_identity_leaks_and_exactly_once_delivery(tmp_path_factory, script) -> None:
+@given(first=st.lists(st.integers(0, 4), min_size=2, max_size=5, unique=True),
+       names=st.permutations(TREES),
+       script=st.lists(action, min_size=3, max_size=24))
+def test_no_identity_leaks_and_exactly_once_delivery(tmp_path_factory, first, names, script) -> None:
+    # Most conversations start with a few members and a thread; the rest is random.
+    script = ([("onboard", i, names[n]) for n, i in enumerate(first)] + [("new", first[0], "opening")]
+              + script)
     config = test_config(f"sqlite:///{tmp_path_factory.mktemp('prop') / 'bot.db'}")
     config.safety.posts_per_minute = 120
     console = RecordingConsole()
