@@ -445,6 +445,7 @@ async def test_invites_only_from_allowed_homeservers(synapse: SynapseServer, tmp
         room = await mona.user.create_room([bot.user_id], is_direct=True, encrypted=True)
         await mona.user.wait_for_membership(room, bot.user_id, "leave", timeout=30)
         assert not mona.from_bot(room)
+        assert_no_leaks([mona])
     finally:
         await bot.stop()
         await mona.close()

@@ -81,7 +81,9 @@ def edit_content(original_event_id: str, message: Rendered) -> dict[str, Any]:
         "body": "* " + body,
         "format": HTML_FORMAT,
         "formatted_body": "* " + formatted,
-        "m.new_content": {"msgtype": msgtype, "body": body, "format": HTML_FORMAT, "formatted_body": formatted},
+        "m.mentions": {},
+        "m.new_content": {"msgtype": msgtype, "body": body, "format": HTML_FORMAT, "formatted_body": formatted,
+                          "m.mentions": {}},
         "m.relates_to": {"rel_type": "m.replace", "event_id": original_event_id},
     }
 
