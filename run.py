@@ -48,7 +48,8 @@ def make_transports(config: Config) -> dict:
         transports["telegram"] = TelegramTransport.from_config(config.telegram)
     if config.matrix.enabled and not config.console.enabled:
         from bot.transports.matrix import MatrixTransport
-        transports["matrix"] = MatrixTransport.from_config(config.matrix)
+        transports["matrix"] = MatrixTransport.from_config(
+            config.matrix, language=config.bot.default_language, display_name=config.bot.display_name)
     return transports
 
 

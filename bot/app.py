@@ -80,6 +80,7 @@ class App:
     def _handle(self, event: IncomingEvent) -> None:
         with self.db.uow() as uow:
             account = uow.accounts.find_or_create(event.user, uow.people, self.config.bot.default_language)
+            self.worker.forget_address(account.id)   # they may write from a new chat or room
             person = uow.people.get(account.person_id)
             ctx = Context(uow=uow, account=account, person=person, user=event.user, event=event,
                           config=self.config, clock=self.clock, services=self.services)
