@@ -33,6 +33,8 @@ ANN = Person(731000101, "<b>Ann & Co</b>", "Quillfeather", "ann_hidden_handle")
 BEN = Person(731000102, "Bertrand", "Oakhollow", "bertrand_tg")
 CYD = Person(731000103, "Cydonia", "Marshwick", None)
 GROUP = -100500
+# PTB 22 itself warns when it builds a RetryAfter from Telegram's integer retry_after.
+pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2.*retry_after:DeprecationWarning")
 AUTO_DETECTED = {"mention", "bot_command", "hashtag", "url", "email"}   # Telegram finds these in any text
 
 
