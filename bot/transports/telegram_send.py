@@ -79,7 +79,7 @@ class Outgoing:
             raise PermanentError("empty message")
         common: dict[str, Any] = {"chat_id": chat_id, "parse_mode": ParseMode.HTML,
                                   "disable_notification": message.silent or None,
-                                  "urgent": bool(getattr(message, "urgent", False))}
+                                  "urgent": message.urgent}
         markup = keyboard(message.buttons)
         reply = None
         if message.reply_to:
