@@ -113,6 +113,12 @@ class App:
             else:
                 ctx.reply("input.edit_ignored")
             return
+        if event.platform_message_id and ctx.uow.threads.post_by_source(ctx.account.id,
+                                                                         event.platform_message_id):
+            # The platform delivered this message again (a crash before it was confirmed):
+            # it is already a post, and publishing it twice would be confusing.
+            log.info("dropped a redelivered message that is already a post")
+            return
         parsed = parse_command(text)
         if parsed is not None:
             self._command(ctx, *parsed)

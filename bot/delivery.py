@@ -90,8 +90,12 @@ class OutboxWorker:
             async with semaphore:
                 return await self._send(job)
 
-        outcomes = await asyncio.gather(*(guarded(job) for job in jobs))
-        self._apply(outcomes)
+        # Record outcomes as they come in, not once per batch: after a crash, every copy the
+        # platform confirmed must already be recorded, or it would be sent again.
+        running = {asyncio.ensure_future(guarded(job)) for job in jobs}
+        while running:
+            finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            self._apply([task.result() for task in finished])
         return len(jobs) + done_early
 
     def _prepare(self, lane: int) -> tuple[list[Job], int]:

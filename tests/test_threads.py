@@ -310,3 +310,12 @@ async def test_forum_round_trip_on_each_database(make_runtime, db_url: str) -> N
     await h.say("ann", "/reply 1 third")
     await h.say("lillian", "/threads")
     assert "#1 Both databases — 2 posts, 1 unread" in h.last("lillian")
+
+
+async def test_a_message_delivered_twice_by_the_platform_is_posted_once(two_platforms) -> None:
+    rt, h = two_platforms()
+    await group_of_three(h)
+    await h.say("ann", "/new Once")
+    await h.say("ann", "only once please", message_id="tg-77")
+    await h.say("ann", "only once please", message_id="tg-77")      # replayed after a crash
+    assert [p.split("\n")[-1] for p in posts_in(h.inbox("bob", "other"))] == ["only once please"]
