@@ -95,9 +95,10 @@ def pseudonym_problem(ctx: Context, name: str, member: Member) -> str | None:
     """The catalogue key explaining why ``name`` cannot be used, or None."""
     if not (PSEUDONYM_MIN <= len(name) <= PSEUDONYM_MAX):
         return "name.length"
-    if not re.fullmatch(r"[\w][\w .'-]*", name) or "\n" in name:
-        return "name.characters"
-    if name.startswith("/") or name.startswith("!"):
+    # Any printable text, but nothing that looks like a command, a thread id, a handle or a link.
+    lowered = name.casefold()
+    if (name[0] in "/!#" or "@" in name or "://" in name or "www." in lowered or "\n" in name
+            or not any(ch.isalnum() for ch in name)):
         return "name.characters"
     plain = _normalise(name)
     # Consultants post under their own (role) name by design; participants must stay anonymous.
