@@ -228,7 +228,7 @@ def start_over(ctx: Context, old: Member) -> Member:
     """``name --fresh``: a new member row; the old one keeps its pseudonym and loses its owner."""
     uow = ctx.uow
     new_member = uow.members.add(ctx.person.id, old.group_id, old.role, old.community_id)
-    uow.threads.move_state(old.id, new_member.id)
+    uow.threads.start_over(old.id, new_member.id)
     uow.threads.forget_sources(old.id)
     uow.outbox.purge_done(ctx.account.person_id)
     old.person_id = None

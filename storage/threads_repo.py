@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, case, exists, func, select, update
+from sqlalchemy import and_, case, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock, as_utc
@@ -125,9 +125,10 @@ class Threads:
             ThreadState.thread_id == thread_id))
         return {m: f for m, f in rows}
 
-    def move_state(self, old_member_id: int, new_member_id: int) -> None:
-        self.s.execute(update(ThreadState).where(ThreadState.member_id == old_member_id)
-                       .values(member_id=new_member_id))
+    def start_over(self, old_member_id: int, new_member_id: int) -> None:
+        """Carry unsent drafts over; drop per-thread state, since following the threads one
+        started or answered under the old name would hint at who the new name is."""
+        self.s.execute(delete(ThreadState).where(ThreadState.member_id == old_member_id))
         self.s.execute(update(Draft).where(Draft.member_id == old_member_id).values(member_id=new_member_id))
 
     def forget_sources(self, member_id: int) -> None:

@@ -10,7 +10,7 @@ from bot.clock import FakeClock
 from bot.events import Kind
 from bot.transports.base import MemoryTransport
 from handlers.notifications import send_digests
-from storage.models import Member, Post, Report
+from storage.models import Member, Post, Report, ThreadState
 from tests.harness import Harness
 
 
@@ -162,6 +162,9 @@ async def test_rename_shows_new_name_and_fresh_start_is_unlinked(two_platforms) 
     assert posts_in(h.inbox("bob", "other"))[-1].startswith("#1 Names · p1 · Rowan")
     await h.say("ann", "/name --fresh Aspen")
     assert "starting over as Aspen" in h.last("ann")
+    with rt.db.uow() as uow:     # nothing carries over that ties the new name to the old one's threads
+        new = uow.session.scalar(select(Member).where(Member.pseudonym == "Aspen"))
+        assert uow.session.scalars(select(ThreadState).where(ThreadState.member_id == new.id)).all() == []
     await h.say("ann", "/reply 1 from the new me")
     await h.say("bob", "/read 1", platform="other")
     shown = posts_in(h.inbox("bob", "other"))[-2:]
@@ -171,6 +174,7 @@ async def test_rename_shows_new_name_and_fresh_start_is_unlinked(two_platforms) 
         assert old.person_id is None and old.status == "retired"
         first = uow.threads.post(1)
         assert first.source_account_id is None and first.source_message_id is None
+
     await h.say("ann", "/delete p1")          # the old post is no longer hers to change
     assert "only change your own posts" in h.last("ann")
 
