@@ -81,6 +81,7 @@ def build_runtime(config: Config, data_key: str, transports: dict[str, Transport
     db = Database(engine, vault, clock)
     directory = Directory(config, vault)
     with db.uow() as uow:
+        uow.accounts.check_key()      # a wrong data key stops the start, not the first message
         directory.sync(uow)
     i18n = I18n()
     renderer = Renderer(i18n, config)

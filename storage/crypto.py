@@ -32,7 +32,7 @@ def _derive(secret: bytes, label: bytes) -> bytes:
 class IdentityVault:
     def __init__(self, secret: str) -> None:
         if len(secret) < MIN_SECRET:
-            raise ConfigError(f"data key: must be at least {MIN_SECRET} characters long")
+            raise ConfigError(f"bot.data_key_env: the data key must be at least {MIN_SECRET} characters long")
         raw = secret.encode()
         self._hash_key = _derive(raw, b"identity-hash")
         self._aead = AESGCM(_derive(raw, b"identity-encrypt"))
@@ -49,7 +49,8 @@ class IdentityVault:
         try:
             plain = self._aead.decrypt(blob[:12], blob[12:], platform.encode())
         except InvalidTag:
-            raise ConfigError("data key: does not match the key the database was written with") from None
+            raise ConfigError("bot.data_key_env: the data key does not match the key the database "
+                              "was written with") from None
         return json.loads(plain)
 
 
@@ -57,6 +58,8 @@ def load_data_key(env_name: str, key_file: str | None, allow_file: bool) -> str:
     """The data key from the environment or, in console mode only, a local key file."""
     value = os.environ.get(env_name, "")
     if value:
+        if len(value) < MIN_SECRET:
+            raise ConfigError(f"bot.data_key_env: {env_name} must hold at least {MIN_SECRET} characters")
         return value
     if not allow_file or not key_file:
         raise ConfigError(f"bot.data_key_env: environment variable {env_name} is not set "

@@ -60,6 +60,12 @@ class Accounts(_Repo):
     def get(self, account_id: int) -> Account | None:
         return self.s.get(Account, account_id)
 
+    def check_key(self) -> None:
+        """Raise ConfigError if stored identities cannot be opened with the current key."""
+        account = self.s.scalar(select(Account).limit(1))
+        if account is not None:
+            self.identity(account)
+
     def identity(self, account: Account) -> dict[str, str | None]:
         return self.vault.open(account.platform, account.identity_enc)
 

@@ -1,6 +1,7 @@
 """Configuration errors name the key and exit 2, without a traceback."""
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -9,6 +10,10 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, check_secrets, parse_config
+from bot.lifecycle import build_runtime
+from bot.transports.base import MemoryTransport
+from tests.conftest import test_config
+from tests.harness import Harness
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,3 +70,17 @@ def test_duplicate_invite_codes_rejected() -> None:
             "[[groups]]\nslug='b'\nname='B'\ninvite_codes=['x']\n")
     with pytest.raises(ConfigError, match="used twice"):
         parse_config(text)
+
+
+def test_short_data_key_is_refused_naming_the_key(tmp_path: Path) -> None:
+    result = check(tmp_path, "[telegram]\nenabled = true\ntoken = 'x'\n", env={"PEERHAVEN_DATA_KEY": "short"})
+    assert result.returncode == 2
+    assert "bot.data_key_env" in result.stderr and "32 characters" in result.stderr
+
+
+def test_a_different_data_key_stops_the_start(make_runtime, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    rt = make_runtime(url=url)
+    asyncio.run(Harness(rt).say("ann", "/start"))
+    with pytest.raises(ConfigError, match="does not match"):
+        build_runtime(test_config(url), "another-key-that-is-long-enough-0123456789", {"memory": MemoryTransport()})
