@@ -12,7 +12,7 @@ from handlers.posting import local_time, parse_id, visible_thread
 from storage.repo import BULK, UnitOfWork
 
 MODES = ("all", "following", "digest", "off")
-QUIET_RE = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
+QUIET_RE = re.compile(r"^([0-9]{1,2}):([0-9]{2})\s*-\s*([0-9]{1,2}):([0-9]{2})$")
 
 
 def _set_follow(ctx: Context, value: bool) -> None:
@@ -84,7 +84,7 @@ def pause(ctx: Context) -> None:
         ctx.person.paused_until = None
         ctx.reply("settings.pause_off")
         return
-    if not arg.isdigit() or not 1 <= int(arg) <= 365:
+    if not (arg.isascii() and arg.isdigit()) or not 1 <= int(arg) <= 365:
         ctx.reply("settings.pause_usage")
         return
     ctx.person.paused_until = ctx.clock.now() + timedelta(days=int(arg))

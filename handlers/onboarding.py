@@ -9,6 +9,7 @@ from storage.models import Member
 from storage.repo import pseudonym_key
 
 PSEUDONYM_MIN, PSEUDONYM_MAX = 2, 32
+FRESH_RE = re.compile(r"^(--|—|–|-)fresh(\s+|$)", re.IGNORECASE)
 # Common given names: a pseudonym that looks like a real name gets a gentle warning.
 _COMMON_FIRST_NAMES = {
     "anna", "anne", "ingrid", "kari", "marit", "liv", "eva", "hanne", "nina", "sara", "maria", "emma",
@@ -93,11 +94,11 @@ def _normalise(text: str) -> str:
 
 def pseudonym_problem(ctx: Context, name: str, member: Member) -> str | None:
     """The catalogue key explaining why ``name`` cannot be used, or None."""
-    if not (PSEUDONYM_MIN <= len(name) <= PSEUDONYM_MAX):
-        return "name.length"
+    if not (PSEUDONYM_MIN <= len(name) <= PSEUDONYM_MAX) or len(pseudonym_key(name)) > PSEUDONYM_MAX:
+        return "name.length"     # (case folding can lengthen a name: ß -> ss)
     # Any printable text, but nothing that looks like a command, a thread id, a handle or a link.
     lowered = name.casefold()
-    if (name[0] in "/!#" or "@" in name or "://" in name or "www." in lowered or "\n" in name
+    if (name[0] in "/!#-—–" or "@" in name or "://" in name or "www." in lowered or "\n" in name
             or not any(ch.isalnum() for ch in name)):
         return "name.characters"
     plain = _normalise(name)
@@ -132,9 +133,11 @@ def name(ctx: Context) -> None:
         ctx.reply("onboarding.need_join")
         return
     raw = " ".join(ctx.args.split())
-    fresh = False
-    if raw.startswith("--fresh"):
-        fresh, raw = True, raw[len("--fresh"):].strip()
+    # Phones turn "--" into a dash; "name —fresh Oak" must not become a rename to "—fresh Oak".
+    match = FRESH_RE.match(raw)
+    fresh = match is not None
+    if match is not None:
+        raw = raw[match.end():].strip()
     if not raw:
         ctx.reply("name.usage")
         return

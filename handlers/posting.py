@@ -25,7 +25,10 @@ def parse_id(text: str, prefix: str) -> int | None:
     token = token.lstrip("#")
     if token[:1].lower() == prefix and token[1:].isdigit():
         token = token[1:]
-    return int(token) if token.isdigit() and len(token) < 12 else None
+    if not (token.isascii() and token.isdigit()) or len(token) > 10:
+        return None
+    value = int(token)
+    return value if value < 2**31 else None      # PostgreSQL integer range
 
 
 def author_label(rc: RenderContext, author: Member) -> str:

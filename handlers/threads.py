@@ -12,14 +12,16 @@ from storage.repo import DIRECT
 PAGE = 5
 
 
-def _id_and_rest(ctx: Context, prefix: str) -> tuple[int | None, str]:
+def split_id(text: str, prefix: str) -> tuple[int | None, str]:
     """Split ``<id> <rest>`` (``#3 text``, ``p12 text``; the rest may span lines)."""
-    text = ctx.args.strip()
-    head, _, rest = text.partition(" ")
-    if "\n" in head:
-        head, _, more = head.partition("\n")
-        rest = more + (" " + rest if rest else "")
-    return parse_id(head, prefix), rest.strip()
+    parts = text.strip().split(None, 1)
+    if not parts:
+        return None, ""
+    return parse_id(parts[0], prefix), parts[1].strip() if len(parts) > 1 else ""
+
+
+def _id_and_rest(ctx: Context, prefix: str) -> tuple[int | None, str]:
+    return split_id(ctx.args, prefix)
 
 
 def _need_thread(ctx: Context, thread_id: int | None):  # type: ignore[no-untyped-def]
@@ -157,7 +159,7 @@ def platform_edit(ctx: Context) -> None:
     if parsed is not None:
         name, args = parsed
         if name == "reply":
-            text = args.partition(" ")[2]
+            text = split_id(args, "t")[1]
         elif name == "new":
             text = args.partition("\n")[2]
     edit_post(ctx, post, text)
@@ -204,8 +206,9 @@ def send_draft(ctx: Context) -> None:
     thread = _need_thread(ctx, thread_id)
     if thread is None:
         return
-    if publish(ctx, thread, draft.body, reply_to=draft.reply_to_post_id) is not None:
-        ctx.uow.threads.drop_draft(draft)
+    body, reply_to = draft.body, draft.reply_to_post_id
+    ctx.uow.threads.drop_draft(draft)      # publish keeps a new draft if it is held back again
+    publish(ctx, thread, body, reply_to=reply_to)
 
 
 @command("report", needs_member=True)

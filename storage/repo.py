@@ -308,7 +308,7 @@ class Outbox(_Repo):
     def release_account(self, account_id: int) -> None:
         self.s.execute(update(OutboxItem).where(OutboxItem.account_id == account_id,
                                                 OutboxItem.status == "held")
-                       .values(status="pending", not_before=self.clock.now()))
+                       .values(status="pending"))      # quiet hours and delays still apply
 
     def recover_in_flight(self) -> int:
         """After a crash, items left 'sending' are sent again (at most one duplicate each)."""

@@ -323,3 +323,36 @@ async def test_a_message_delivered_twice_by_the_platform_is_posted_once(two_plat
     await h.say("ann", "only once please", message_id="tg-77")
     await h.say("ann", "only once please", message_id="tg-77")      # replayed after a crash
     assert [p.split("\n")[-1] for p in posts_in(h.inbox("bob", "other"))] == ["only once please"]
+
+
+async def test_review_regressions_in_argument_handling(two_platforms) -> None:
+    rt, h = two_platforms()
+    await group_of_three(h)
+    await h.say("ann", "/new Edge cases\nstart")
+    for line in ("/read ²", "/reply ² x", "/edit p² x", "/delete 99999999999", "/pause ²", "/follow #²"):
+        await h.say("ann", line)
+        assert "something went wrong" not in h.last("ann"), line
+    await h.say("ann", "/reply 1\nfirst line", message_id="tg-9")
+    await h.say("ann", "/reply 1\nfirst line edited", kind=Kind.EDIT, message_id="tg-9")
+    assert posts_in(h.inbox("bob", "other"))[-1].endswith("\nfirst line edited\n(edited)")
+    await h.say("ann", "/name ßßßßßßßßßßßßßßßßßßßß")
+    assert "2 to 32 characters" in h.last("ann")
+    await h.say("ann", "/name —fresh Oakwood")
+    assert "starting over as Oakwood" in h.last("ann")
+
+
+async def test_a_draft_held_back_twice_is_published_once(two_platforms) -> None:
+    clock = FakeClock()
+    rt, h = two_platforms(clock)
+    await group_of_three(h)
+    await h.say("ann", "/new Busy")
+    for i in range(6):
+        await h.say("ann", f"post {i}")
+    await h.say("ann", "DRAFTED")
+    await h.say("ann", "/send")                     # still too fast: kept again
+    clock.advance(minutes=2)
+    await h.say("ann", "/send")
+    await h.say("ann", "/send")
+    assert [p for p in posts_in(h.inbox("bob", "other")) if p.endswith("DRAFTED")] == [
+        posts_in(h.inbox("bob", "other"))[-1]]
+    assert "no unsent draft" in h.last("ann")
