@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, replace
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+import secrets
+import time
+from datetime import datetime, timedelta, timezone
 
 from bot.clock import Clock, as_utc
 from bot.events import Rendered
@@ -22,12 +24,14 @@ from bot.render import Renderer
 from bot.transports.base import (
     MessageGone, PermanentError, RetryAfter, SendError, Transport, TransientError, Unreachable,
 )
+from storage.db import OwnerLock
 from storage.repo import BULK, DIRECT, Claimed, Database, UnitOfWork
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 20
-MAX_BACKOFF = 900.0
+LONG_OUTAGE_ATTEMPTS = 20
+MAX_BACKOFF = 900
 HELD = object()
+RECOVERY_INTERVAL = 60.0
 
 
 def backoff(attempts: int) -> float:
@@ -41,6 +45,7 @@ class Job:
     address: str
     rendered: Rendered | None
     target: str | None          # platform message id to edit or delete
+    prepared_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
 
 @dataclass
@@ -66,17 +71,30 @@ class OutboxWorker:
         self._addresses: dict[int, tuple[str, str]] = {}
         self.sent = 0
         self.failed = 0
+        # Who claimed a row. With PostgreSQL several processes share the outbox; each holds an
+        # advisory lock on its id while alive, so the rows of a vanished one can be recovered.
+        self.owner = str(secrets.randbelow(2**31 - 1) + 1)
+        self._owner_lock = OwnerLock(db.engine, int(self.owner))
+        self._last_recovery = 0.0
 
     def wake(self) -> None:
         for event in self._wake.values():
             event.set()
 
     def recover(self) -> int:
+        """Send again what a stopped worker (an earlier run, or another process that died) left
+        half-sent. With SQLite there is one process, so every other owner is gone."""
+        self._owner_lock.acquire()
         with self.db.uow() as uow:
-            count = uow.outbox.recover_in_flight()
+            owners = uow.outbox.sending_owners() - {self.owner}
+            dead = {o for o in owners if o is None or self._owner_lock.is_gone(int(o))}
+            count = uow.outbox.recover_in_flight(dead)
         if count:
-            log.info("outbox: %d deliveries were in flight at the last stop and will be sent again", count)
+            log.info("outbox: %d deliveries were in flight when a worker stopped; sending them again", count)
         return count
+
+    def release(self) -> None:
+        self._owner_lock.release()
 
     # -- one batch -------------------------------------------------------------
     async def process_lane(self, lane: int) -> int:
@@ -95,14 +113,29 @@ class OutboxWorker:
         running = {asyncio.ensure_future(guarded(job)) for job in jobs}
         while running:
             finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-            self._apply([task.result() for task in finished])
+            self._apply_safely([task.result() for task in finished])
         return len(jobs) + done_early
+
+    def _apply_safely(self, outcomes: list[Outcome]) -> None:
+        """A failure to record one outcome must not leave the others 'sending' forever."""
+        try:
+            self._apply(outcomes)
+            return
+        except Exception:
+            if len(outcomes) == 1:
+                log.exception("outbox item %d: outcome could not be recorded", outcomes[0].job.item.id)
+                with self.db.uow() as uow:   # send again later rather than lose it
+                    uow.outbox.retry_later(outcomes[0].job.item.id, 60.0, "record-failed")
+                return
+        for outcome in outcomes:
+            self._apply_safely([outcome])
 
     def _prepare(self, lane: int) -> tuple[list[Job], int]:
         jobs: list[Job] = []
         finished: list[int] = []
         with self.db.uow() as uow:
-            claimed = uow.outbox.claim_due(self.batch, skip_locked=self.db.is_postgres, lane=lane)
+            claimed = uow.outbox.claim_due(self.batch, skip_locked=self.db.is_postgres, lane=lane,
+                                           owner=self.owner)
             if not claimed:
                 return [], 0
             owners = uow.accounts.load([c.account_id for c in claimed])
@@ -141,7 +174,7 @@ class OutboxWorker:
             rendered = self.renderer.render(uow, item, account, person, cache)
             if rendered is None:
                 return None
-        return Job(item, platform, address, rendered, target)
+        return Job(item, platform, address, rendered, target, self.clock.now())
 
     def _address(self, uow: UnitOfWork, account) -> tuple[str, str]:  # type: ignore[no-untyped-def]
         cached = self._addresses.get(account.id)
@@ -215,15 +248,36 @@ class OutboxWorker:
                     uow.outbox.finish(item.id, out.error[:64])
                     self.failed += 1
                     log.warning("outbox item %d refused by %s", item.id, out.job.platform)
-                elif item.attempts >= MAX_ATTEMPTS:
-                    uow.outbox.finish(item.id, f"gave-up:{out.error}"[:64])
-                    self.failed += 1
-                    log.warning("outbox item %d given up after %d attempts (%s)", item.id, item.attempts,
-                                out.error)
                 else:
+                    # Never given up: an outage of any length must not lose a message.
+                    if item.attempts == LONG_OUTAGE_ATTEMPTS:
+                        log.warning("outbox item %d still failing after %d attempts (%s); retrying every "
+                                    "%d minutes", item.id, item.attempts, out.error, MAX_BACKOFF // 60)
                     uow.outbox.retry_later(item.id, backoff(item.attempts), out.error[:64])
             uow.deliveries.record_many(deliveries)
             uow.outbox.finish_many(done)
+            uow.outbox.blank_payloads([o.job.item.id for o in outcomes
+                                       if o.status == "sent" and o.job.item.kind == "msg"])
+            for out in outcomes:
+                if out.status == "sent" and out.job.item.op == "send" and out.job.item.post_id:
+                    self._catch_up(uow, out)
+
+    def _catch_up(self, uow: UnitOfWork, out: Outcome) -> None:
+        """A copy that was on its way while its post was edited or deleted missed that change
+        (the change only reaches copies already recorded): send it the change now."""
+        post = uow.threads.post(out.job.item.post_id)
+        if post is None:
+            return
+        showed_content = out.job.rendered is not None and out.job.rendered.shows_post
+        deleted = showed_content and post.status in ("deleted", "hidden")
+        edited = post.edited_at is not None and as_utc(post.edited_at) > out.job.prepared_at
+        if not (deleted or edited):
+            return
+        delivery = uow.deliveries.by_message(out.job.item.account_id, out.message_id)
+        if delivery is not None:
+            uow.outbox.add(delivery.account_id, dict(out.job.item.payload), lane=BULK, kind="post",
+                           op="delete" if post.status == "deleted" else "edit", post_id=post.id,
+                           target_delivery_id=delivery.id)
 
     # -- loops -------------------------------------------------------------------
     async def _lane_until_empty(self, lane: int) -> int:
@@ -254,8 +308,11 @@ class OutboxWorker:
             try:
                 if await self.process_lane(lane):
                     continue
+                if self.db.is_postgres and time.monotonic() - self._last_recovery > RECOVERY_INTERVAL:
+                    self._last_recovery = time.monotonic()
+                    self.recover()          # another process may have died mid-send
                 with self.db.uow() as uow:
-                    next_due = uow.outbox.next_due_at()
+                    next_due = uow.outbox.next_due_at(lane)
                 if next_due is not None:
                     wait = max(0.0, min(wait, (as_utc(next_due) - self.clock.now()).total_seconds()))
             except Exception:

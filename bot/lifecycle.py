@@ -68,6 +68,7 @@ class Runtime:
         if self._worker_task is not None:
             await self._worker_task
             self._worker_task = None
+        self.worker.release()
         unregister_runtime(self.key)
         self.db.engine.dispose()
 

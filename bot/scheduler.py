@@ -35,24 +35,31 @@ def runtime(key: str) -> "Runtime":
     return _RUNTIMES[key]
 
 
-def anonymity_reminders_job(runtime_key: str) -> int:
+async def anonymity_reminders_job(runtime_key: str) -> int:
     """Remind everyone, now and then, how to stay anonymous (PRODUCT §5). Returns the count."""
     rt = runtime(runtime_key)
     days = rt.config.bot.anonymity_reminder_days
     if days <= 0:
         return 0
+    from handlers.posting import quiet_until
+
     now = rt.clock.now()
+    sent = 0
     with rt.db.uow() as uow:
-        people = uow.people.due_for_reminder(now - timedelta(days=days))
-        for person in people:
+        for person in uow.people.due_for_reminder(now - timedelta(days=days)):
+            if uow.threads.paused_or_off(person, now):
+                continue                 # a break means no messages; they are reminded later
             person.last_reminder_at = now
+            wake = quiet_until(person, now, rt.config.bot.timezone)
             for account in uow.accounts.for_person(person.id):
-                uow.outbox.add(account.id, {"key": "reminder.anonymity", "params": {}}, lane=BULK)
+                uow.outbox.add(account.id, {"key": "reminder.anonymity", "params": {}}, lane=BULK,
+                               not_before=wake)
+            sent += 1
     rt.worker.wake()
-    return len(people)
+    return sent
 
 
-def purge_outbox_job(runtime_key: str) -> int:
+async def purge_outbox_job(runtime_key: str) -> int:
     """Delivered rows are only needed for a short while (edits look up the original mode);
     keeping them longer would keep a record of who was told what."""
     rt = runtime(runtime_key)

@@ -8,7 +8,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.router import Context, command
 from bot.scheduler import runtime
-from handlers.posting import local_time, parse_id, visible_thread
+from handlers.posting import local_time, parse_id, quiet_until, visible_thread
 from storage.repo import BULK, UnitOfWork
 
 MODES = ("all", "following", "digest", "off")
@@ -91,7 +91,7 @@ def pause(ctx: Context) -> None:
     ctx.reply("settings.pause_set", until=local_time(ctx, ctx.person.paused_until))
 
 
-def send_digests(uow: UnitOfWork, now) -> int:  # type: ignore[no-untyped-def]
+def send_digests(uow: UnitOfWork, now, tz: str = "UTC") -> int:  # type: ignore[no-untyped-def]
     """One message per digest reader listing threads with new posts since their last digest."""
     sent = 0
     for person in uow.threads.digest_people():
@@ -106,17 +106,19 @@ def send_digests(uow: UnitOfWork, now) -> int:  # type: ignore[no-untyped-def]
         person.last_digest_at = now
         if not lines:
             continue
+        wake = quiet_until(person, now, tz)
         for account in uow.accounts.for_person(person.id):
-            uow.outbox.add(account.id, {"key": "digest.summary", "params": {"lines": lines}}, lane=BULK)
+            uow.outbox.add(account.id, {"key": "digest.summary", "params": {"lines": lines}}, lane=BULK,
+                           not_before=wake)
         sent += 1
     return sent
 
 
-def digest_job(runtime_key: str) -> int:
+async def digest_job(runtime_key: str) -> int:
     """Scheduled once a day at ``bot.digest_time`` in the deployment's time zone."""
     rt = runtime(runtime_key)
     with rt.db.uow() as uow:
-        count = send_digests(uow, rt.clock.now())
+        count = send_digests(uow, rt.clock.now(), rt.config.bot.timezone)
     rt.worker.wake()
     return count
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker, Session
 
@@ -50,24 +50,25 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-class LeaderLock:
-    """Only one process runs the scheduler when several share one PostgreSQL database: the
-    one holding a session-level advisory lock, kept on its own connection for its lifetime.
-    With SQLite there is only ever one process, which always leads."""
+class AdvisoryLock:
+    """A PostgreSQL session-level advisory lock held on its own connection for as long as the
+    process wants it; it vanishes with the process. With SQLite there is only ever one
+    process, which always holds every lock and never sees another holder."""
 
-    KEY = 0x50485356   # "PHSV"
-
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, space: int, key: int) -> None:
         self.engine = engine
+        self.key = {"a": space, "b": key}
         self._conn = None
 
-    def acquire(self) -> bool:
-        if self.engine.dialect.name != "postgresql":
-            return True
-        from sqlalchemy import text
+    @property
+    def _postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
 
+    def acquire(self) -> bool:
+        if not self._postgres or self._conn is not None:
+            return True
         conn = self.engine.connect()
-        got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.KEY}).scalar())
+        got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:a, :b)"), self.key).scalar())
         conn.commit()
         if got:
             self._conn = conn
@@ -77,5 +78,36 @@ class LeaderLock:
 
     def release(self) -> None:
         if self._conn is not None:
-            self._conn.close()      # closing the session releases the advisory lock
+            # Ending the database session releases the lock; a plain close() would only
+            # return the connection (and the lock with it) to the pool.
+            self._conn.invalidate()
+            self._conn.close()
             self._conn = None
+
+
+class LeaderLock(AdvisoryLock):
+    """Only one process runs the scheduler when several share one PostgreSQL database."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine, 0x5048, 0)
+
+
+class OwnerLock(AdvisoryLock):
+    """Held by each outbox worker under its own id while it lives."""
+
+    SPACE = 0x5049
+
+    def __init__(self, engine: Engine, owner: int) -> None:
+        super().__init__(engine, self.SPACE, owner)
+
+    def is_gone(self, other: int) -> bool:
+        """True when no live process holds ``other``'s lock (its rows may be recovered)."""
+        if not self._postgres:
+            return True
+        with self.engine.connect() as conn:
+            key = {"a": self.SPACE, "b": other}
+            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:a, :b)"), key).scalar())
+            if got:
+                conn.execute(text("SELECT pg_advisory_unlock(:a, :b)"), key)
+            conn.commit()
+        return got

@@ -138,6 +138,7 @@ class OutboxItem(Base):
     created_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(String(64))
+    claimed_by: Mapped[str | None] = mapped_column(String(32))     # the worker sending it
 
 
 class Delivery(Base):

@@ -233,17 +233,22 @@ class Outbox(_Repo):
         self.s.add(item)
         return item
 
-    def claim_due(self, limit: int, skip_locked: bool, lane: int | None = None) -> list[Claimed]:
+    @staticmethod
+    def _first_in_line():  # type: ignore[no-untyped-def]
+        """Rows with no earlier unfinished row for the same account and lane."""
+        earlier = aliased(OutboxItem)
+        return ~exists().where(and_(earlier.account_id == OutboxItem.account_id,
+                                    earlier.lane == OutboxItem.lane,
+                                    earlier.status.in_(("pending", "sending", "held")),
+                                    earlier.id < OutboxItem.id))
+
+    def claim_due(self, limit: int, skip_locked: bool, lane: int | None = None,
+                  owner: str | None = None) -> list[Claimed]:
         """Claim due items, at most the oldest one per account and lane (per-recipient order)."""
         now = self.clock.now()
-        earlier = aliased(OutboxItem)
-        q = (select(OutboxItem.id, OutboxItem.account_id, OutboxItem.lane, OutboxItem.op, OutboxItem.kind, OutboxItem.payload,
-                    OutboxItem.post_id, OutboxItem.target_delivery_id, OutboxItem.attempts)
-             .where(OutboxItem.status == "pending", OutboxItem.not_before <= now)
-             .where(~exists().where(and_(earlier.account_id == OutboxItem.account_id,
-                                         earlier.lane == OutboxItem.lane,
-                                         earlier.status.in_(("pending", "sending", "held")),
-                                         earlier.id < OutboxItem.id)))
+        q = (select(OutboxItem.id, OutboxItem.account_id, OutboxItem.lane, OutboxItem.op, OutboxItem.kind,
+                    OutboxItem.payload, OutboxItem.post_id, OutboxItem.target_delivery_id, OutboxItem.attempts)
+             .where(OutboxItem.status == "pending", OutboxItem.not_before <= now, self._first_in_line())
              .order_by(OutboxItem.lane, OutboxItem.id).limit(limit))
         if lane is not None:
             q = q.where(OutboxItem.lane == lane)
@@ -253,7 +258,7 @@ class Outbox(_Repo):
         if not rows:
             return []
         self.s.execute(update(OutboxItem).where(OutboxItem.id.in_([r.id for r in rows]))
-                       .values(status="sending", attempts=OutboxItem.attempts + 1)
+                       .values(status="sending", attempts=OutboxItem.attempts + 1, claimed_by=owner)
                        .execution_options(synchronize_session=False))
         return [Claimed(r.id, r.account_id, r.lane, r.op, r.kind, dict(r.payload or {}), r.post_id,
                         r.target_delivery_id, r.attempts + 1) for r in rows]
@@ -310,18 +315,39 @@ class Outbox(_Repo):
                                                 OutboxItem.status == "held")
                        .values(status="pending"))      # quiet hours and delays still apply
 
-    def recover_in_flight(self) -> int:
-        """After a crash, items left 'sending' are sent again (at most one duplicate each)."""
-        result = self.s.execute(update(OutboxItem).where(OutboxItem.status == "sending").values(status="pending"))
+    def sending_owners(self) -> set[str | None]:
+        return set(self.s.scalars(select(OutboxItem.claimed_by).where(OutboxItem.status == "sending").distinct()))
+
+    def recover_in_flight(self, owners: set[str | None]) -> int:
+        """Rows a vanished worker left 'sending' are sent again (at most one duplicate each)."""
+        if not owners:
+            return 0
+        known = [o for o in owners if o is not None]
+        cond = OutboxItem.claimed_by.in_(known)
+        if None in owners:
+            cond = cond | OutboxItem.claimed_by.is_(None)
+        result = self.s.execute(update(OutboxItem).where(OutboxItem.status == "sending", cond)
+                                .values(status="pending", claimed_by=None))
         return result.rowcount or 0
 
-    def next_due_at(self) -> datetime | None:
-        return self.s.scalar(select(func.min(OutboxItem.not_before)).where(OutboxItem.status == "pending"))
+    def next_due_at(self, lane: int | None = None) -> datetime | None:
+        """When the next row can be claimed (rows waiting behind another row do not count)."""
+        q = select(func.min(OutboxItem.not_before)).where(OutboxItem.status == "pending", self._first_in_line())
+        if lane is not None:
+            q = q.where(OutboxItem.lane == lane)
+        return self.s.scalar(q)
+
+    def blank_payloads(self, item_ids: list[int]) -> None:
+        """Sent answers need no parameters any more; keeping them (post ids in confirmations)
+        would keep a record linking a person to what they wrote."""
+        if item_ids:
+            self.s.execute(update(OutboxItem).where(OutboxItem.id.in_(item_ids)).values(payload={})
+                           .execution_options(synchronize_session=False))
 
     def pending_count(self, due_only: bool = False) -> int:
         q = select(func.count()).select_from(OutboxItem).where(OutboxItem.status.in_(("pending", "sending")))
-        if due_only:
-            q = q.where(OutboxItem.not_before <= self.clock.now())
+        if due_only:     # what could be claimed now (not rows waiting behind a held one)
+            q = q.where(OutboxItem.not_before <= self.clock.now(), self._first_in_line())
         return self.s.scalar(q) or 0
 
     def cancel_for_post(self, post_id: int) -> list[int]:

@@ -114,3 +114,12 @@ def test_three_members_with_the_consultant_talk_in_a_thread(tmp_path: Path) -> N
         for other in names:
             if other != user:
                 assert all(other not in m for m in received)
+
+
+def test_a_second_run_on_the_same_database_works(tmp_path: Path) -> None:
+    first = run_console(tmp_path, SCRIPT)
+    assert first.returncode == 0
+    second = run_console(tmp_path, "annaxq: /new Again\n  hello again\nborisxq: /threads\n")
+    assert second.returncode == 0, second.stderr
+    assert "#1 Again · p1 · Birch\n  hello again" in second.stdout
+    assert "Traceback" not in second.stderr

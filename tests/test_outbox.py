@@ -1,6 +1,8 @@
 """The outbox worker: retries, rate limits, unreachable people, lanes, recorded message ids."""
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import func, select
 
 from bot.clock import FakeClock
@@ -110,3 +112,64 @@ async def test_unreachable_error_marks_account(make_runtime) -> None:
     await rt.worker.drain()
     with rt.db.uow() as uow:
         assert uow.accounts.get(acc).reachable is False
+
+
+class GatedTransport(MemoryTransport):
+    """Holds sends to one address until the test opens the gate."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.hold: str | None = None
+        self.gate = asyncio.Event()
+        self.waiting = asyncio.Event()
+
+    async def send(self, address, message):  # type: ignore[no-untyped-def]
+        if address == self.hold:
+            self.waiting.set()
+            await self.gate.wait()
+        return await super().send(address, message)
+
+
+async def test_a_copy_in_flight_during_a_delete_is_removed_too(make_runtime) -> None:
+    gated = GatedTransport("memory")
+    rt = make_runtime(transports={"memory": gated})
+    h = Harness(rt)
+    await h.onboard("ann", "Birch")
+    await h.onboard("bob", "Willow")
+    await h.say("ann", "/new Topic", drain=True)
+    gated.hold = "bob"
+    await h.say("ann", "please delete me", drain=False)
+    sending = asyncio.create_task(rt.worker.process_due())
+    await asyncio.wait_for(gated.waiting.wait(), 5)      # bob's copy is on its way
+    await h.say("ann", "/delete p1", drain=False)         # the delete finds no recorded copy yet
+    gated.gate.set()
+    await sending
+    await rt.worker.drain()
+    (copy,) = [m for m in gated.sent["bob"] if "please delete me" in (m.edits or [m.text])[0]]
+    assert copy.deleted
+
+
+async def test_rows_behind_a_held_row_do_not_count_as_due(make_runtime) -> None:
+    rt = make_runtime()
+    mem: MemoryTransport = rt.transports["memory"]
+    (acc,) = _queue(rt, ["ann"], lane=BULK)
+    mem.unreachable.add("ann")
+    await rt.worker.drain()
+    _queue(rt, ["ann"], lane=BULK)                        # e.g. a new post for someone who blocked us
+    with rt.db.uow() as uow:
+        assert uow.outbox.next_due_at(BULK) is None       # nothing to wake up for: no busy loop
+        assert uow.outbox.pending_count(due_only=True) == 0
+
+
+async def test_only_rows_of_a_vanished_worker_are_recovered(make_runtime, db_url: str) -> None:
+    first, second = make_runtime(url=db_url), make_runtime(url=db_url)
+    _queue(first, ["ann", "bob"])
+    first.worker.recover()                                # takes its owner lock
+    with first.db.uow() as uow:
+        claimed = uow.outbox.claim_due(10, skip_locked=first.db.is_postgres, owner=first.worker.owner)
+    assert len(claimed) == 2
+    if first.db.is_postgres:
+        assert second.worker.recover() == 0               # the first worker is alive: hands off
+    first.worker.release()                                # ...and now it is gone
+    assert second.worker.recover() == 2
+    second.worker.release()

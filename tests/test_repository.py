@@ -117,7 +117,9 @@ def test_in_flight_rows_are_recovered_after_a_crash(db: Database) -> None:
     with db.uow() as uow:
         assert len(uow.outbox.claim_due(10, skip_locked=db.is_postgres)) == 1
     with db.uow() as uow:
-        assert uow.outbox.recover_in_flight() == 1
+        assert uow.outbox.sending_owners() == {None}
+        assert uow.outbox.recover_in_flight({"someone-else"}) == 0
+        assert uow.outbox.recover_in_flight({None}) == 1
         assert len(uow.outbox.claim_due(10, skip_locked=db.is_postgres)) == 1
 
 

@@ -30,10 +30,10 @@ async def test_anonymity_reminder_every_n_days(make_runtime) -> None:
     await h.onboard("ann", "Birch")
     await rt.start(scheduler=False, worker=False)
     try:
-        assert anonymity_reminders_job(rt.key) == 0          # just joined
+        assert await anonymity_reminders_job(rt.key) == 0          # just joined
         clock.advance(days=31)
-        assert anonymity_reminders_job(rt.key) == 1
-        assert anonymity_reminders_job(rt.key) == 0          # not twice
+        assert await anonymity_reminders_job(rt.key) == 1
+        assert await anonymity_reminders_job(rt.key) == 0          # not twice
         await rt.worker.drain()
         assert h.last("ann").startswith("A friendly reminder: to stay anonymous")
         assert "mental health" not in h.last("ann").lower()  # discreet on a lock screen
@@ -53,11 +53,11 @@ async def test_digest_job_and_outbox_purge_through_the_runtime_key(make_runtime)
     await rt.start(scheduler=False, worker=False)
     try:
         clock.advance(hours=3)
-        assert digest_job(rt.key) == 1
+        assert await digest_job(rt.key) == 1
         await rt.worker.drain()
         assert "#1 Evening: 1 new" in h.last("bob")
         clock.advance(days=8)
-        assert purge_outbox_job(rt.key) > 0
+        assert await purge_outbox_job(rt.key) > 0
         with rt.db.uow() as uow:
             assert uow.outbox.pending_count() == 0
     finally:

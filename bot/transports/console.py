@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 import sys
 from typing import IO, Awaitable, Callable
 
@@ -24,6 +25,9 @@ class ConsoleTransport:
         self.err = err or sys.stderr
         self._dispatch: Dispatch | None = None
         self._next_id = 0
+        # Message ids must stay unique across runs: the database remembers earlier ones.
+        self._run = secrets.token_hex(3)
+        self._headlines: dict[str, str] = {}
 
     async def start(self, dispatch: Dispatch) -> None:
         self._dispatch = dispatch
@@ -46,14 +50,16 @@ class ConsoleTransport:
         if message.document is not None:
             name, content = message.document
             text += f"\n📎 {name}\n" + content.decode("utf-8", "replace")
-        self._print(address, f"(#m{self._next_id}) {text}" if message.extra.get("show_id") else text)
-        return str(self._next_id)
+        self._print(address, text)
+        message_id = f"{self._run}.{self._next_id}"
+        self._headlines[message_id] = text.split("\n", 1)[0][:80]   # to say which one a removal hits
+        return message_id
 
     async def edit(self, address: str, message_id: str, message: Rendered) -> None:
-        self._print(address, f"(edited m{message_id}) {message.text}")
+        self._print(address, f"(edited) {message.text}")
 
     async def delete(self, address: str, message_id: str) -> None:
-        self._print(address, f"(message m{message_id} was removed)")
+        self._print(address, f"(removed: {self._headlines.pop(message_id, '…')})")
 
     async def _emit(self, user: str, text: str) -> None:
         assert self._dispatch is not None
