@@ -258,14 +258,18 @@ class OutboxWorker:
             uow.outbox.finish_many(done)
             uow.outbox.blank_payloads([o.job.item.id for o in outcomes
                                        if o.status == "sent" and o.job.item.kind == "msg"])
+            posts: dict = {}
             for out in outcomes:
                 if out.status == "sent" and out.job.item.op == "send" and out.job.item.post_id:
-                    self._catch_up(uow, out)
+                    self._catch_up(uow, out, posts)
 
-    def _catch_up(self, uow: UnitOfWork, out: Outcome) -> None:
+    def _catch_up(self, uow: UnitOfWork, out: Outcome, posts: dict) -> None:
         """A copy that was on its way while its post was edited or deleted missed that change
         (the change only reaches copies already recorded): send it the change now."""
-        post = uow.threads.post(out.job.item.post_id)
+        post_id = out.job.item.post_id
+        if post_id not in posts:       # one post, many copies: look it up once
+            posts[post_id] = uow.threads.post(post_id)
+        post = posts[post_id]
         if post is None:
             return
         showed_content = out.job.rendered is not None and out.job.rendered.shows_post
