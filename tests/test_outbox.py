@@ -5,6 +5,8 @@ import asyncio
 
 from sqlalchemy import func, select
 
+from datetime import timedelta
+
 from bot.clock import FakeClock
 from bot.transports.base import MemoryTransport, RetryAfter, TransientError, Unreachable, PermanentError
 from storage.models import Delivery, OutboxItem
@@ -173,3 +175,47 @@ async def test_only_rows_of_a_vanished_worker_are_recovered(make_runtime, db_url
     first.worker.release()                                # ...and now it is gone
     assert second.worker.recover() == 2
     second.worker.release()
+
+
+async def test_a_long_outage_never_loses_the_message(make_runtime) -> None:
+    clock = FakeClock()
+    rt = make_runtime(clock=clock)
+    mem: MemoryTransport = rt.transports["memory"]
+    _queue(rt, ["ann"])
+    for _ in range(30):                                   # far beyond a few hours of back-off
+        mem.fail_next("ann", TransientError("network down"))
+    for _ in range(31):
+        await rt.worker.process_due()
+        clock.advance(seconds=901)
+    assert mem.texts("ann") == ["Send /help to see what you can do."]
+
+
+async def test_sent_answers_keep_no_parameters(make_runtime) -> None:
+    rt = make_runtime()
+    h = Harness(rt)
+    await h.onboard("ann", "Birch")
+    await h.onboard("bob", "Willow")
+    await h.say("ann", "/new Mine\nsecret words", drain=False)
+    await h.say("ann", "/name --fresh Oakwood")
+    with rt.db.uow() as uow:
+        acc = uow.accounts.find("memory", "ann")
+        payloads = list(uow.session.scalars(select(OutboxItem.payload).where(OutboxItem.account_id == acc.id,
+                                                                            OutboxItem.kind == "msg")))
+    assert payloads and all(p == {} for p in payloads)    # no "Posted as p1" left to link her
+
+
+async def test_writing_again_keeps_quiet_hours_of_held_messages(make_runtime) -> None:
+    clock = FakeClock()
+    rt = make_runtime(clock=clock)
+    mem: MemoryTransport = rt.transports["memory"]
+    (acc,) = _queue(rt, ["ann"])
+    later = clock.now() + timedelta(hours=8)
+    with rt.db.uow() as uow:
+        uow.outbox.add(acc, {"key": "input.empty", "params": {}}, lane=BULK, not_before=later)
+        uow.outbox.hold_account(acc)
+        uow.outbox.release_account(acc)
+    await rt.worker.drain()
+    assert mem.texts("ann") == ["Send /help to see what you can do."]
+    clock.set(later)
+    await rt.worker.drain()
+    assert len(mem.texts("ann")) == 2

@@ -76,3 +76,27 @@ async def test_only_one_process_runs_the_scheduler_on_postgres(make_runtime, db_
     finally:
         await first.stop()
         await second.stop()
+
+
+async def test_reminders_wait_for_quiet_hours_and_skip_a_break(make_runtime) -> None:
+    from datetime import datetime, timezone
+    clock = FakeClock(datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc))
+    rt = make_runtime(clock=clock)
+    rt.config.bot.anonymity_reminder_days = 30
+    h = Harness(rt)
+    await h.onboard("ann", "Birch")
+    await h.onboard("bob", "Willow")
+    await h.say("ann", "/pause 60")
+    await h.say("bob", "/quiet 22:00-07:00")
+    clock.set(datetime(2026, 2, 10, 22, 30, tzinfo=timezone.utc))    # 23:30 in Oslo
+    await rt.start(scheduler=False, worker=False)
+    try:
+        assert await anonymity_reminders_job(rt.key) == 1           # bob only: ann is on a break
+        await rt.worker.drain()
+        assert not h.last("bob").startswith("A friendly reminder")
+        clock.set(datetime(2026, 2, 11, 6, 0, tzinfo=timezone.utc))  # 07:00 in Oslo
+        await rt.worker.drain()
+        assert h.last("bob").startswith("A friendly reminder")
+        assert not any(t.startswith("A friendly reminder") for t in h.inbox("ann"))
+    finally:
+        await rt.stop()
