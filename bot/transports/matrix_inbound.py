@@ -164,7 +164,7 @@ class MatrixInbound:
                 try:
                     await client.keys_query()
                 except LocalProtocolError:
-                    pass
+                    pass     # nothing to query any more (another task did it); the next sync re-checks
 
     async def _handle_sync(self, resp: SyncResponse, since: str | None, *, initial: bool) -> None:
         for room_id, info in resp.rooms.invite.items():
@@ -414,4 +414,4 @@ class MatrixInbound:
                     await client.request_room_key(ev)
                     log.info("matrix: requested a missing room key")
                 except (LocalProtocolError, *NETWORK_ERRORS):
-                    pass
+                    pass     # the event stays pending and is retried after the next sync

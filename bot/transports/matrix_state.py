@@ -34,7 +34,7 @@ def _fsync_dir(path: Path) -> None:
     try:
         os.fsync(fd)
     except OSError:
-        pass
+        pass     # some file systems cannot fsync a directory; the file itself was synced
     finally:
         os.close(fd)
 
@@ -89,7 +89,7 @@ class MatrixState:
         try:
             os.chmod(self.path, 0o700)       # keys and the access token live here
         except OSError:
-            pass
+            log.warning("matrix: could not restrict the permissions of the store directory")
 
     # ---------------------------------------------------------------- session
     def load_session(self) -> dict[str, str] | None:
