@@ -15,7 +15,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.events import IncomingEvent, PlatformUser
 from storage.models import Account, Member, Person
-from storage.repo import BULK, DIRECT, UnitOfWork
+from storage.repo import DIRECT, UnitOfWork
 
 MAX_INPUT = 8000
 
@@ -36,11 +36,6 @@ class Context:
     def reply(self, key: str, *, buttons: list[list[tuple[str, str]]] | None = None, **params: Any) -> None:
         """Answer the sender on the account they wrote from (direct lane: goes first)."""
         self.uow.outbox.add(self.account.id, message(key, buttons=buttons, **params), lane=DIRECT)
-
-    def tell_person(self, person_id: int, key: str, lane: int = DIRECT, **params: Any) -> None:
-        """Send to every reachable account of another person (rendered in their language)."""
-        for account in self.uow.accounts.for_person(person_id):
-            self.uow.outbox.add(account.id, message(key, **params), lane=lane)
 
     @property
     def member(self) -> Member | None:

@@ -7,7 +7,6 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import sessionmaker, Session
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -45,9 +44,6 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision``; safe to call at every start."""
     command.upgrade(alembic_config(engine), revision)
 
-
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
 
 
 class AdvisoryLock:

@@ -204,9 +204,6 @@ class Members(_Repo):
         return list(self.s.scalars(select(Member).where(Member.group_id == group_id, Member.status == "active",
                                                         Member.pseudonym.is_not(None)).order_by(Member.id)))
 
-    def count_active(self, group_id: int) -> int:
-        return self.s.scalar(select(func.count()).select_from(Member).where(
-            Member.group_id == group_id, Member.status == "active")) or 0
 
 
 @dataclass(frozen=True)
@@ -371,10 +368,6 @@ class Outbox(_Repo):
                                                          OutboxItem.created_at < cutoff))
         return result.rowcount or 0
 
-    def cancel_for_account(self, account_id: int) -> None:
-        self.s.execute(update(OutboxItem).where(OutboxItem.account_id == account_id,
-                                                OutboxItem.status.in_(("pending", "held")))
-                       .values(status="cancelled"))
 
 
 class Deliveries(_Repo):
@@ -415,9 +408,6 @@ class Audit(_Repo):
         self.s.add(AuditEntry(at=self.clock.now(), group_id=group_id, actor_member_id=actor_member_id,
                               action=action, target=target, detail=detail))
 
-    def recent(self, group_id: int, n: int) -> list[AuditEntry]:
-        return list(self.s.scalars(select(AuditEntry).where(AuditEntry.group_id == group_id)
-                                   .order_by(AuditEntry.id.desc()).limit(n)))
 
 
 class State(_Repo):

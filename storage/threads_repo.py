@@ -95,10 +95,6 @@ class Threads:
         return self.s.scalar(select(func.count()).select_from(Post).where(
             Post.author_member_id == member_id, Post.created_at >= since)) or 0
 
-    def has_posted(self, member_id: int, thread_id: int) -> bool:
-        return self.s.scalar(select(func.count()).select_from(Post).where(
-            Post.author_member_id == member_id, Post.thread_id == thread_id)) > 0
-
     def activity_since(self, group_id: int, member_id: int, since: datetime) -> list[tuple[Thread, int]]:
         q = (select(Thread, func.count(Post.id)).join(Post, Post.thread_id == Thread.id)
              .where(Thread.group_id == group_id, Thread.closed.is_(False), Post.status == "published",
@@ -169,11 +165,6 @@ class Threads:
         self.s.add(report)
         self.s.flush()
         return report
-
-    def open_reports(self, group_id: int) -> list[Report]:
-        q = (select(Report).join(Post, Post.id == Report.post_id).join(Thread, Thread.id == Post.thread_id)
-             .where(Thread.group_id == group_id, Report.status == "open").order_by(Report.id))
-        return list(self.s.scalars(q))
 
     def digest_people(self) -> list[Person]:
         return list(self.s.scalars(select(Person).where(Person.notify == "digest",

@@ -1,7 +1,7 @@
 """The scheduler runs in the bot's loop; its jobs are plain functions rebuilt at every start."""
 from __future__ import annotations
 
-from datetime import timedelta
+
 
 from bot.clock import FakeClock
 from bot.scheduler import anonymity_reminders_job, purge_outbox_job

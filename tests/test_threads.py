@@ -10,7 +10,7 @@ from bot.clock import FakeClock
 from bot.events import Kind
 from bot.transports.base import MemoryTransport
 from handlers.notifications import send_digests
-from storage.models import Member, Post, Report, ThreadState
+from storage.models import Member, Report, ThreadState
 from tests.harness import Harness
 
 

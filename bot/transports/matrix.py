@@ -255,7 +255,7 @@ class MatrixTransport(MatrixInbound):
             raise TransientError(exc.__class__.__name__) from None
         except LocalProtocolError as exc:       # SendRetryError, MembersSyncError, unknown room
             raise TransientError(exc.__class__.__name__) from None
-        except RuntimeError as exc:
+        except RuntimeError:
             if self._stopping:                  # the HTTP session was closed under us
                 raise TransientError("stopping") from None
             raise
