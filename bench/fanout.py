@@ -17,6 +17,7 @@ from bot.config import CommunityConfig, Config, GroupConfig
 from bot.events import IncomingEvent, Kind, PlatformUser, Rendered
 from bot.lifecycle import Runtime, build_runtime
 from bot.transports.base import MemoryTransport
+from storage.seed import seed_members
 
 DATA_KEY = "benchmark-data-key-0123456789-abcdefghijkl"
 TELEGRAM_GLOBAL = 30.0
@@ -32,19 +33,8 @@ def make_runtime(url: str) -> Runtime:
 
 
 def populate(rt: Runtime, members: int) -> None:
-    """Members are inserted through the repositories (onboarding them one command at a time
-    would measure onboarding, not fan-out)."""
-    with rt.db.uow() as uow:
-        group = uow.groups.by_slug("bench")
-        now = rt.clock.now()
-        for i in range(members):
-            user = PlatformUser(platform="memory", user_id=f"u{i}", address=f"u{i}")
-            account = uow.accounts.find_or_create(user, uow.people, "en")
-            person = uow.people.get(account.person_id)
-            person.consent_at = now
-            member = uow.members.add(person.id, group.id, "participant", None)
-            uow.members.set_pseudonym(member, f"Tree{i}")
-            person.current_member_id = member.id
+    seed_members(rt.db, "bench", [PlatformUser(platform="memory", user_id=f"u{i}", address=f"u{i}")
+                                  for i in range(members)])
 
 
 async def peerhaven_round(rt: Runtime, posts: int) -> int:

@@ -37,6 +37,7 @@ from bot.transports.matrix import MatrixTransport
 from bot.transports.matrix_format import text_content
 from tests.fakes.matrix_user import MatrixUser
 from tests.fakes.synapse_server import SynapseServer
+from storage.seed import seed_members
 
 DATA_KEY = "benchmark-data-key-0123456789-abcdefghijkl"
 SYNAPSE_DEFAULT_RC_MESSAGE = (0.2, 10)
@@ -56,21 +57,10 @@ def make_runtime(workdir: Path, server: SynapseServer, bot_id: str, password: st
 
 
 def populate(rt: Runtime, members: list[tuple[MatrixUser, str]]) -> None:
-    """Members go in through the repositories: onboarding 50 people command by command would
-    measure onboarding, not fan-out. The author writes from the in-memory transport, so only
-    the fan-out itself goes to Matrix."""
-    with rt.db.uow() as uow:
-        group = uow.groups.by_slug("bench")
-        now = rt.clock.now()
-        users = [PlatformUser(platform="memory", user_id="author", address="author")]
-        users += [PlatformUser(platform="matrix", user_id=m.user_id, address=room) for m, room in members]
-        for index, user in enumerate(users):
-            account = uow.accounts.find_or_create(user, uow.people, "en")
-            person = uow.people.get(account.person_id)
-            person.consent_at = now
-            member = uow.members.add(person.id, group.id, "participant", None)
-            uow.members.set_pseudonym(member, f"Tree{index}")
-            person.current_member_id = member.id
+    """The author writes from the in-memory transport, so only the fan-out goes to Matrix."""
+    users = [PlatformUser(platform="memory", user_id="author", address="author")]
+    users += [PlatformUser(platform="matrix", user_id=m.user_id, address=room) for m, room in members]
+    seed_members(rt.db, "bench", users)
 
 
 async def bare_loop(transport: MatrixTransport, rooms: list[str], text: str, concurrency: int = 1) -> float:

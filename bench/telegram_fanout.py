@@ -30,6 +30,7 @@ from bot.config import CommunityConfig, Config, GroupConfig
 from bot.events import IncomingEvent, Kind, PlatformUser
 from bot.lifecycle import Runtime, build_runtime
 from bot.transports.telegram import TelegramTransport
+from storage.seed import seed_members
 
 TOKEN = "123456:BENCH-token_abcdefghijklmnopqrstuvwxyz"
 DATA_KEY = "benchmark-data-key-0123456789-abcdefghijkl"
@@ -83,17 +84,8 @@ def make_runtime(url: str, transport: TelegramTransport) -> Runtime:
 
 
 def populate(rt: Runtime, members: int) -> None:
-    with rt.db.uow() as uow:
-        group = uow.groups.by_slug("bench")
-        now = rt.clock.now()
-        for i in range(members):
-            uid = str(BASE_ID + i)
-            account = uow.accounts.find_or_create(PlatformUser("telegram", uid, uid), uow.people, "en")
-            person = uow.people.get(account.person_id)
-            person.consent_at = now
-            member = uow.members.add(person.id, group.id, "participant", None)
-            uow.members.set_pseudonym(member, f"Tree{i}")
-            person.current_member_id = member.id
+    seed_members(rt.db, "bench", [PlatformUser("telegram", str(BASE_ID + i), str(BASE_ID + i))
+                                  for i in range(members)])
 
 
 async def peerhaven_fanout(members: int, limits: bool) -> tuple[int, float, dict]:

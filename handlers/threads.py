@@ -20,9 +20,6 @@ def split_id(text: str, prefix: str) -> tuple[int | None, str]:
     return parse_id(parts[0], prefix), parts[1].strip() if len(parts) > 1 else ""
 
 
-def _id_and_rest(ctx: Context, prefix: str) -> tuple[int | None, str]:
-    return split_id(ctx.args, prefix)
-
 
 def _need_thread(ctx: Context, thread_id: int | None):  # type: ignore[no-untyped-def]
     thread = visible_thread(ctx, thread_id)
@@ -108,7 +105,7 @@ def more(ctx: Context) -> None:
 
 @command("reply", needs_member=True)
 def reply(ctx: Context) -> None:
-    thread_id, body = _id_and_rest(ctx, "t")
+    thread_id, body = split_id(ctx.args, "t")
     if thread_id is None:
         ctx.reply("thread.reply_usage")
         return
@@ -171,7 +168,7 @@ def edit(ctx: Context) -> None:
     if replied is not None:
         post_id, body = replied.id, ctx.args
     else:
-        post_id, body = _id_and_rest(ctx, "p")
+        post_id, body = split_id(ctx.args, "p")
     if post_id is None:
         ctx.reply("post.edit_usage")
         return
@@ -217,7 +214,7 @@ def report(ctx: Context) -> None:
     if replied is not None:
         post_id, reason = replied.id, ctx.args.strip()
     else:
-        post_id, reason = _id_and_rest(ctx, "p")
+        post_id, reason = split_id(ctx.args, "p")
     post = ctx.uow.threads.post(post_id) if post_id else None
     if post is None or visible_thread(ctx, post.thread_id) is None:
         ctx.reply("post.not_found", post=post_id or "?")

@@ -30,6 +30,7 @@ from bot.transports.telegram import TelegramTransport
 from storage.models import OutboxItem
 from tests.conftest import DATA_KEY, test_config
 from tests.fakes.botapi_server import FakeBotApi, StoredMessage
+from storage import seed as storage_seed
 
 TOKEN = "123456:TEST-token_abcdefghijklmnopqrstuvwxy"
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,21 +170,12 @@ class TgWorld:
 
 
 def seed_members(rt: Runtime, people: list[Person], prefix: str = "Tree") -> None:
-    """Onboarded members inserted through the repositories (onboarding 200 people one command
-    at a time at Telegram's 1 message/s per chat would measure nothing but the limit)."""
-    with rt.db.uow() as uow:
-        group = uow.groups.by_slug("reconnect")
-        community = uow.groups.communities(group.id)[0]
-        now = rt.clock.now()
-        for i, p in enumerate(people):
-            user = PlatformUser(platform="telegram", user_id=str(p.uid), address=str(p.uid), username=p.username,
-                                display_name=" ".join(x for x in (p.first, p.last) if x), language=p.language)
-            account = uow.accounts.find_or_create(user, uow.people, "en")
-            person = uow.people.get(account.person_id)
-            person.consent_at = now
-            member = uow.members.add(person.id, group.id, "participant", community.id)
-            uow.members.set_pseudonym(member, f"{prefix}{i}")
-            person.current_member_id = member.id
+    """Onboarding 200 people one command at a time at Telegram's 1 message/s per chat would
+    measure nothing but the limit."""
+    users = [PlatformUser(platform="telegram", user_id=str(p.uid), address=str(p.uid), username=p.username,
+                          display_name=" ".join(x for x in (p.first, p.last) if x), language=p.language)
+             for p in people]
+    storage_seed.seed_members(rt.db, "reconnect", users, prefix, community_slug="northtown")
 
 
 def outbox_counts(rt: Runtime) -> dict[str, int]:

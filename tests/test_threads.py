@@ -30,6 +30,13 @@ async def group_of_three(h: Harness) -> None:
     h.clear()
 
 
+async def post_up_to_the_flood_limit(h: Harness) -> None:
+    """Ann opens a thread and posts as often as one minute allows (6, the default)."""
+    await h.say("ann", "/new Busy")
+    for i in range(6):
+        await h.say("ann", f"post {i}")
+
+
 def posts_in(texts: list[str]) -> list[str]:
     return [t for t in texts if t.startswith("#") and " · p" in t.split("\n")[0]]
 
@@ -142,9 +149,7 @@ async def test_flood_control_keeps_the_post_as_a_draft(two_platforms) -> None:
     clock = FakeClock()
     rt, h = two_platforms(clock)
     await group_of_three(h)
-    await h.say("ann", "/new Busy")
-    for i in range(6):
-        await h.say("ann", f"post {i}")
+    await post_up_to_the_flood_limit(h)
     await h.say("ann", "post 6")
     assert "post 6" not in "\n".join(h.inbox("bob", "other"))
     assert "kept as a draft" in h.last("ann")
@@ -345,9 +350,7 @@ async def test_a_draft_held_back_twice_is_published_once(two_platforms) -> None:
     clock = FakeClock()
     rt, h = two_platforms(clock)
     await group_of_three(h)
-    await h.say("ann", "/new Busy")
-    for i in range(6):
-        await h.say("ann", f"post {i}")
+    await post_up_to_the_flood_limit(h)
     await h.say("ann", "DRAFTED")
     await h.say("ann", "/send")                     # still too fast: kept again
     clock.advance(minutes=2)
