@@ -69,14 +69,17 @@ class CommandSpec:
     before_consent: bool = False     # usable before `agree` (start, help, language)
     needs_member: bool = False       # needs a group membership with a pseudonym
     aliases: tuple[str, ...] = ()
+    # Which section of `help` lists it: start, threads, notifications, reveals, cafes,
+    # privacy, consultant (consultant commands are listed to consultants only).
+    group: str = ""
 
 
 def command(name: str, *, before_consent: bool = False, needs_member: bool = False,
-            aliases: tuple[str, ...] = ()) -> Callable[[Handler], Handler]:
+            aliases: tuple[str, ...] = (), group: str = "") -> Callable[[Handler], Handler]:
     """Tag a handler; it is registered only when its module is included in a Router."""
 
     def tag(func: Handler) -> Handler:
-        func.__peerhaven_command__ = CommandSpec(name, func, before_consent, needs_member, aliases)  # type: ignore[attr-defined]
+        func.__peerhaven_command__ = CommandSpec(name, func, before_consent, needs_member, aliases, group)  # type: ignore[attr-defined]
         return func
 
     return tag

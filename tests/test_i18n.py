@@ -20,7 +20,10 @@ def test_catalogues_have_the_same_keys_and_placeholders() -> None:
     en, nb = i18n.catalogues["en"], i18n.catalogues["nb"]
     assert set(en) == set(nb)
     for key in en:
-        assert _placeholders(en[key]) == _placeholders(nb[key]), key
+        en_forms = en[key] if isinstance(en[key], tuple) else (en[key],)
+        nb_forms = nb[key] if isinstance(nb[key], tuple) else (nb[key],)
+        assert isinstance(en[key], tuple) == isinstance(nb[key], tuple), key
+        assert {p for f in en_forms for p in _placeholders(f)} == {p for f in nb_forms for p in _placeholders(f)}, key
 
 
 def test_every_key_used_in_code_is_in_the_catalogue() -> None:
@@ -43,3 +46,20 @@ def test_norwegian_is_used_after_language_nb() -> None:
     i18n = I18n()
     assert i18n.t("nb", "language.set") != i18n.t("en", "language.set")
     assert "{" not in i18n.t("nb", "onboarding.ready", pseudonym="Bjørk")
+
+
+def test_plural_forms_and_feature_files(tmp_path: Path) -> None:
+    for lang, one, other in (("en", "1 post", "{count} posts"), ("nb", "1 innlegg", "{count} innlegg")):
+        folder = tmp_path / lang / "LC_MESSAGES"
+        folder.mkdir(parents=True)
+        (folder / "messages.po").write_text('msgid "a.b"\nmsgstr "x"\n', encoding="utf-8")
+        (folder / "feature.po").write_text(
+            f'msgid "c.count"\nmsgid_plural "c.count"\nmsgstr[0] "{one}"\nmsgstr[1] "{other}"\n',
+            encoding="utf-8")
+    i18n = I18n(tmp_path)
+    assert i18n.t("en", "a.b") == "x"
+    assert i18n.t("en", "c.count", count=1) == "1 post"
+    assert i18n.t("en", "c.count", count=0) == "0 posts"
+    assert i18n.t("en", "c.count", count=5) == "5 posts"
+    assert i18n.t("nb", "c.count", count=5) == "5 innlegg"
+    assert i18n.is_plural("c.count")
