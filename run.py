@@ -54,6 +54,10 @@ def make_transports(config: Config) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    raw = sys.argv[1:] if argv is None else argv
+    if raw and raw[0] == "admin":
+        from bot.admin.cli import main as admin_main
+        return admin_main(raw[1:])
     args = parse_args(argv)
     setup_logging("WARNING")
     try:

@@ -73,6 +73,19 @@ class SafetySection(_Strict):
     posts_per_minute: int = Field(default=6, ge=1, le=120)
 
 
+class PrivacySection(_Strict):
+    post_retention_days: int = Field(default=0, ge=0, le=36500)       # 0 = keep
+    audit_retention_days: int = Field(default=730, ge=1, le=36500)
+    # A person whose identity an operator looked up (break-glass) is told after this many days
+    # (0 = at once): a delay may be needed while, say, a safeguarding concern is handled.
+    breakglass_notice_days: int = Field(default=0, ge=0, le=90)
+
+
+class OperatorConfig(_Strict):
+    name: str = Field(min_length=2, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
+    secret_env: str = Field(min_length=1)
+
+
 class TelegramSection(_Strict):
     enabled: bool = False
     token: str | None = None
@@ -155,6 +168,8 @@ class Config(_Strict):
     telegram: TelegramSection = Field(default_factory=TelegramSection)
     matrix: MatrixSection = Field(default_factory=MatrixSection)
     console: ConsoleSection = Field(default_factory=ConsoleSection)
+    privacy: PrivacySection = Field(default_factory=PrivacySection)
+    operators: list[OperatorConfig] = Field(default_factory=list)
     groups: list[GroupConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -168,6 +183,9 @@ class Config(_Strict):
         slugs = [g.slug for g in self.groups]
         if len(slugs) != len(set(slugs)):
             raise ValueError("group slugs must be unique")
+        names = [o.name.casefold() for o in self.operators]
+        if len(names) != len(set(names)):
+            raise ValueError("operator names must be unique")
         return self
 
 
