@@ -6,9 +6,9 @@ from typing import Any
 from bot.render import Renderer
 from bot.router import Router
 from bot.scheduler import JobBuilder
-from handlers import notifications, onboarding, threads
+from handlers import notifications, onboarding, privacy, threads
 
-FEATURES = (onboarding, threads, notifications)
+FEATURES = (onboarding, threads, notifications, privacy)
 
 
 def build_router() -> Router:

@@ -78,6 +78,8 @@ class Accounts(_Repo):
     def find_or_create(self, user: PlatformUser, people: People, default_language: str) -> Account:
         account = self.find(user.platform, user.user_id)
         now = self.clock.now()
+        if account is not None and self._erased(account):
+            account = None        # they used `forget`: whoever writes now is someone new
         if account is None:
             lang = user.language if user.language in ("en", "nb") else None
             person = people.create(lang or default_language)
@@ -94,6 +96,16 @@ class Accounts(_Repo):
             account.identity_enc = self._sealed(user)
         account.last_seen_at = now
         return account
+
+    def _erased(self, account: Account) -> bool:
+        person = self.s.get(Person, account.person_id)
+        if person is None or person.pending_action != "erased":
+            return False
+        from storage import personal_data
+        personal_data.erase(self.s, person.id, keep_accounts=False)
+        self.s.flush()
+        self.s.expunge(account)
+        return True
 
     def load(self, account_ids: list[int]) -> dict[int, tuple[Account, Person]]:
         """Accounts with their people, in one query."""

@@ -1,0 +1,131 @@
+"""The person owns their data: ``mydata`` (everything stored, as a JSON file) and ``forget``.
+
+``mydata`` stores nothing in the outbox: the file is built when it is delivered, for the
+recipient only. ``forget`` needs a second ``forget confirm`` within ten minutes; it erases
+at once everything but the account row the goodbye must reach, and a short job removes
+that last row after the goodbye went out (or at the person's next message, when the bot
+greets them as someone new).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.clock import as_utc
+from bot.events import Rendered
+from bot.render import RenderContext
+from bot.router import Context, command
+from bot.scheduler import runtime
+from storage import personal_data
+from storage.models import Post
+from storage.repo import Claimed, UnitOfWork
+
+log = logging.getLogger(__name__)
+CONFIRM_WINDOW = timedelta(minutes=10)
+PENDING = "forget:"
+ERASED = "erased"
+
+
+@command("mydata", group="privacy")
+def mydata(ctx: Context) -> None:
+    ctx.reply("privacy.mydata_coming")
+    ctx.uow.outbox.add(ctx.account.id, {}, kind="mydata")
+
+
+def render_mydata(rc: RenderContext, item: Claimed) -> Rendered | None:
+    person = rc.person
+    if person.pending_action == ERASED:
+        return None
+    data = personal_data.export(rc.uow.session, rc.uow.accounts.vault, person.id)
+    retention = rc.config.privacy
+    document = {
+        "about": rc.t("privacy.mydata_about"),
+        "kept": {"posts_days": retention.post_retention_days or "kept until you delete them or use /forget",
+                 "audit_days": retention.audit_retention_days},
+        "generated_at": rc.uow.clock.now().isoformat(),
+        "tables": data,
+    }
+    content = json.dumps(document, ensure_ascii=False, indent=2, default=str).encode("utf-8")
+    return Rendered(text=rc.t("privacy.mydata_file"), document=("peerhaven-mydata.json", content),
+                    urgent=True)
+
+
+@command("forget", group="privacy")
+def forget(ctx: Context) -> None:
+    now = ctx.clock.now()
+    if ctx.args.strip().casefold() != "confirm":
+        ctx.person.pending_action = PENDING + now.isoformat()
+        ctx.reply("privacy.forget_ask")
+        return
+    pending = ctx.person.pending_action or ""
+    asked = _asked_at(pending)
+    if asked is None or now - asked > CONFIRM_WINDOW:
+        ctx.person.pending_action = None
+        ctx.reply("privacy.forget_not_pending")
+        return
+    erase_person(ctx.uow, ctx.person.id)
+    ctx.person.pending_action = ERASED
+    ctx.person.current_member_id = None
+    ctx.reply("privacy.forget_done")
+    log.info("a person was erased")
+
+
+def _asked_at(pending: str) -> datetime | None:
+    if not pending.startswith(PENDING):
+        return None
+    try:
+        return as_utc(datetime.fromisoformat(pending.removeprefix(PENDING)))
+    except ValueError:
+        return None
+
+
+def erase_person(uow: UnitOfWork, person_id: int) -> int:
+    """Erase everything about the person except the account rows; edit every delivered copy
+    of their posts to "[removed]". Returns how many posts were removed."""
+    from handlers.posting import propagate
+
+    refs = personal_data.refs_of(uow.session, person_id)
+    posts = uow.session.query(Post).filter(Post.author_member_id.in_(refs.member_ids or [-1]),
+                                           Post.status != "deleted").all()
+    for post in posts:
+        post.body = None
+        post.status = "deleted"
+        propagate(uow, post, "edit")
+    uow.session.flush()
+    personal_data.erase(uow.session, person_id, keep_accounts=True)
+    return len(posts)
+
+
+def finish_erasures(uow: UnitOfWork) -> int:
+    """Remove the last rows of erased people whose goodbye has gone out."""
+    from storage.models import OutboxItem, Person
+
+    done = 0
+    for person in uow.session.query(Person).filter(Person.pending_action == ERASED).all():
+        waiting = uow.session.query(OutboxItem).join(
+            personal_data.Account, personal_data.Account.id == OutboxItem.account_id).filter(
+            personal_data.Account.person_id == person.id,
+            OutboxItem.status.in_(("pending", "sending"))).count()
+        if waiting:
+            continue
+        personal_data.erase(uow.session, person.id, keep_accounts=False)
+        done += 1
+    return done
+
+
+async def finish_erasures_job(runtime_key: str) -> int:
+    rt = runtime(runtime_key)
+    with rt.db.uow() as uow:
+        return finish_erasures(uow)
+
+
+def build_erasure_job(scheduler: AsyncIOScheduler, key: str, uow: UnitOfWork) -> None:
+    scheduler.add_job(finish_erasures_job, "interval", minutes=1, args=[key], id="finish-erasures",
+                      replace_existing=True, coalesce=True, max_instances=1)
+
+
+RENDERERS = {"mydata": render_mydata}
+JOB_BUILDERS = [build_erasure_job]

@@ -1,0 +1,197 @@
+"""Everything stored about one person: found, exported (``mydata``) and erased (``forget``).
+
+Rows that refer to a person are found by the schema, not by a hand-kept list: every column
+that points at ``people``, ``accounts`` or ``members`` (a foreign key, or the naming rule
+``person_id`` / ``account_id`` / ``…member_id``) counts. A feature that adds a table gets
+export and erasure for free; a table whose rows must be treated differently (posts are
+blanked, not deleted; a report names its reporter) registers a ``Policy`` here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from sqlalchemy import Column, Table, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from storage.crypto import IdentityVault
+from storage.models import Account, Base, Member, Post, Report
+
+TARGETS = {"people": "person", "accounts": "account", "members": "member"}
+
+
+@dataclass
+class Refs:
+    person_id: int
+    account_ids: list[int]
+    member_ids: list[int]
+
+    def ids(self, kind: str) -> list[int]:
+        return {"person": [self.person_id], "account": self.account_ids, "member": self.member_ids}[kind]
+
+
+Exporter = Callable[[Session, Refs, IdentityVault], list[dict[str, Any]]]
+Eraser = Callable[[Session, Refs], None]
+
+
+@dataclass
+class Policy:
+    """How one table's rows about a person are exported and erased.
+
+    ``export``/``erase`` replace the generic behaviour; ``erase_columns`` lists columns whose
+    reference is set to NULL instead of the row being deleted (the row belongs to others too).
+    ``decode`` turns an encrypted column into readable text for the person's own export.
+    """
+    export: Exporter | None = None
+    erase: Eraser | None = None
+    erase_columns: tuple[str, ...] = ()
+    decode: dict[str, Callable[[IdentityVault, Any, dict], Any]] = field(default_factory=dict)
+
+
+POLICIES: dict[str, Policy] = {}
+
+
+def register(table: str, policy: Policy) -> None:
+    POLICIES[table] = policy
+
+
+def referring_columns(table: Table) -> list[tuple[Column, str]]:
+    """The columns of a table that refer to a person, an account or a member."""
+    found: list[tuple[Column, str]] = []
+    for column in table.columns:
+        kind = None
+        for fk in column.foreign_keys:
+            kind = TARGETS.get(fk.column.table.name) or kind
+        name = column.name
+        if kind is None:
+            if name == "person_id":
+                kind = "person"
+            elif name == "account_id" or name.endswith("_account_id"):
+                kind = "account"
+            elif name == "member_id" or name.endswith("_member_id"):
+                kind = "member"
+        if kind is not None:
+            found.append((column, kind))
+    if table.name in TARGETS:
+        found.append((table.c.id, TARGETS[table.name]))
+    return found
+
+
+def refs_of(session: Session, person_id: int) -> Refs:
+    accounts = list(session.scalars(select(Account.id).where(Account.person_id == person_id)))
+    members = list(session.scalars(select(Member.id).where(Member.person_id == person_id)))
+    return Refs(person_id, accounts, members)
+
+
+def _matches(table: Table, refs: Refs, columns: list[tuple[Column, str]]):  # type: ignore[no-untyped-def]
+    from sqlalchemy import or_
+    conds = [column.in_(refs.ids(kind)) for column, kind in columns if refs.ids(kind)]
+    return or_(*conds) if conds else None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<encrypted, {len(bytes(value))} bytes>"
+    return value
+
+
+def tables() -> list[Table]:
+    return [t for t in Base.metadata.sorted_tables]
+
+
+def export(session: Session, vault: IdentityVault, person_id: int) -> dict[str, list[dict[str, Any]]]:
+    refs = refs_of(session, person_id)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for table in tables():
+        policy = POLICIES.get(table.name, Policy())
+        if policy.export is not None:
+            rows = policy.export(session, refs, vault)
+        else:
+            cond = _matches(table, refs, referring_columns(table))
+            if cond is None:
+                continue
+            rows = []
+            for row in session.execute(select(table).where(cond)).mappings():
+                item = dict(row)
+                for name, decode in policy.decode.items():
+                    if item.get(name) is not None:
+                        item[name] = decode(vault, item[name], item)
+                rows.append({k: _plain(v) for k, v in item.items()})
+        if rows:
+            out[table.name] = rows
+    return out
+
+
+def erase(session: Session, person_id: int, *, keep_accounts: bool) -> Refs:
+    """Delete or unlink every row about the person. With ``keep_accounts`` the person and
+    account rows stay for the moment (a last message still has to reach them); everything
+    queued for them so far is dropped."""
+    refs = refs_of(session, person_id)
+    for table in reversed(tables()):
+        if table.name in ("people", "accounts") and keep_accounts:
+            continue
+        policy = POLICIES.get(table.name, Policy())
+        if policy.erase is not None:
+            policy.erase(session, refs)
+            continue
+        columns = referring_columns(table)
+        unlink = [(c, k) for c, k in columns if c.name in policy.erase_columns]
+        for column, kind in unlink:
+            if refs.ids(kind):
+                session.execute(update(table).where(column.in_(refs.ids(kind))).values({column.name: None}))
+        rest = [(c, k) for c, k in columns if c.name not in policy.erase_columns]
+        cond = _matches(table, refs, rest)
+        if cond is not None:
+            session.execute(delete(table).where(cond))
+    return refs
+
+
+# -- the core tables -----------------------------------------------------------------------
+
+def _open_identity(vault: IdentityVault, blob: Any, row: dict) -> Any:
+    return vault.open(row["platform"], bytes(blob))
+
+
+def _erase_members(session: Session, refs: Refs) -> None:
+    """A member row stays as an anonymous tombstone: others' replies and the thread history
+    point at it, but nothing in it leads back to the person any more."""
+    if not refs.member_ids:
+        return
+    session.execute(update(Member).where(Member.id.in_(refs.member_ids)).values(
+        person_id=None, pseudonym=None, pseudonym_key=None, community_id=None, status="forgotten",
+        current_thread_id=None))
+
+
+def _erase_posts(session: Session, refs: Refs) -> None:
+    """Posts become "[removed]": the text is deleted; the row keeps the thread's shape."""
+    if refs.member_ids:
+        session.execute(update(Post).where(Post.author_member_id.in_(refs.member_ids)).values(
+            body=None, status="deleted", source_account_id=None, source_message_id=None))
+    if refs.account_ids:
+        session.execute(update(Post).where(Post.source_account_id.in_(refs.account_ids)).values(
+            source_account_id=None, source_message_id=None))
+
+
+def _export_reports(session: Session, refs: Refs, vault: IdentityVault) -> list[dict[str, Any]]:
+    """Reports the person made are theirs; reports about their posts name the reporter, so
+    only their number is given."""
+    if not refs.member_ids:
+        return []
+    made = [{"post_id": r.post_id, "reason": r.reason, "created_at": _plain(r.created_at), "status": r.status}
+            for r in session.scalars(select(Report).where(Report.reporter_member_id.in_(refs.member_ids)))]
+    about = session.scalar(select(func.count()).select_from(Report).join(Post, Post.id == Report.post_id)
+                           .where(Post.author_member_id.in_(refs.member_ids))) or 0
+    return made + ([{"reports_about_your_posts": about}] if about else [])
+
+
+register("members", Policy(erase=_erase_members))
+register("posts", Policy(erase=_erase_posts))
+register("accounts", Policy(decode={"identity_enc": _open_identity}))
+register("reports", Policy(export=_export_reports, erase_columns=("reporter_member_id",)))
+# Others' posts live in threads a person started, and the audit log must keep what a
+# consultant did: both only lose the reference.
+register("threads", Policy(erase_columns=("creator_member_id",)))
+register("audit_log", Policy(erase_columns=("actor_member_id",)))
