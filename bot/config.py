@@ -55,6 +55,9 @@ class BotSection(_Strict):
 
 class StorageSection(_Strict):
     url: str = "sqlite:///data/peerhaven.db"
+    # The per-member keys that post text is encrypted under; a separate database lets
+    # backups of the main one be kept without them (forget then reaches old backups too).
+    keys_url: str | None = None
     echo: bool = False
 
     @field_validator("url")

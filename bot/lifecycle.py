@@ -79,7 +79,8 @@ def build_runtime(config: Config, data_key: str, transports: dict[str, Transport
     vault = IdentityVault(data_key)
     engine = make_engine(config.storage.url, echo=config.storage.echo)
     migrate(engine)
-    db = Database(engine, vault, clock)
+    keys_engine = make_engine(config.storage.keys_url) if config.storage.keys_url else None
+    db = Database(engine, vault, clock, keys_engine)
     directory = Directory(config, vault)
     with db.uow() as uow:
         uow.accounts.check_key()      # a wrong data key stops the start, not the first message

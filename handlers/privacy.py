@@ -19,7 +19,7 @@ from bot.events import Rendered
 from bot.render import RenderContext
 from bot.router import Context, command
 from bot.scheduler import runtime
-from storage import personal_data
+from storage import keyring, personal_data
 from storage.models import Post
 from storage.repo import Claimed, UnitOfWork
 
@@ -96,6 +96,8 @@ def erase_person(uow: UnitOfWork, person_id: int) -> int:
         propagate(uow, post, "edit")
     uow.session.flush()
     personal_data.erase(uow.session, person_id, keep_accounts=True)
+    # Crypto-shredding: without the keys, no copy of their text anywhere can be read again.
+    uow.keyring.destroy(refs.member_ids)
     return len(posts)
 
 
@@ -116,14 +118,36 @@ def finish_erasures(uow: UnitOfWork) -> int:
     return done
 
 
+def apply_retention(uow: UnitOfWork, config, now: datetime) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """The `[privacy]` limits: old post text and old audit rows are deleted; text still in
+    plain form (older versions, bulk tools) is sealed under its author's key."""
+    done = {"posts": 0, "audit": 0, "sealed": keyring.seal_plain_posts(uow.session)}
+    if config.privacy.post_retention_days:
+        done["posts"] = personal_data.expire_posts(
+            uow.session, now - timedelta(days=config.privacy.post_retention_days))
+    done["audit"] = personal_data.expire_audit(uow.session, now - timedelta(days=config.privacy.audit_retention_days))
+    return done
+
+
 async def finish_erasures_job(runtime_key: str) -> int:
     rt = runtime(runtime_key)
     with rt.db.uow() as uow:
         return finish_erasures(uow)
 
 
+async def retention_job(runtime_key: str) -> dict[str, int]:
+    rt = runtime(runtime_key)
+    with rt.db.uow() as uow:
+        done = apply_retention(uow, rt.config, rt.clock.now())
+    if any(done.values()):
+        log.info("retention applied", extra={"counts": done})
+    return done
+
+
 def build_erasure_job(scheduler: AsyncIOScheduler, key: str, uow: UnitOfWork) -> None:
     scheduler.add_job(finish_erasures_job, "interval", minutes=1, args=[key], id="finish-erasures",
+                      replace_existing=True, coalesce=True, max_instances=1)
+    scheduler.add_job(retention_job, "interval", minutes=10, args=[key], id="privacy-retention",
                       replace_existing=True, coalesce=True, max_instances=1)
 
 

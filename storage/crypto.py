@@ -36,6 +36,8 @@ class IdentityVault:
         raw = secret.encode()
         self._hash_key = _derive(raw, b"identity-hash")
         self._aead = AESGCM(_derive(raw, b"identity-encrypt"))
+        # Wraps the per-member keys of the key store (storage/keyring.py).
+        self.wrap_key = _derive(raw, b"member-key-wrap")
 
     def lookup_hash(self, platform: str, user_id: str) -> str:
         return hmac.new(self._hash_key, f"{platform}\x00{user_id}".encode(), hashlib.sha256).hexdigest()

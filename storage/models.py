@@ -20,7 +20,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, object_session
+
+_NOTHING = object()
 
 
 class Base(DeclarativeBase):
@@ -199,7 +201,11 @@ class Post(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
     author_member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
-    body: Mapped[str | None] = mapped_column(Text)
+    # The text is sealed under the author member's key (storage/keyring.py); ``body_plain``
+    # only holds rows written before encryption (or in bulk by seeding tools) until the
+    # background job seals them. Code reads and writes ``post.body``.
+    body_plain: Mapped[str | None] = mapped_column("body", Text)
+    body_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(16), default="published")  # published|held|hidden|deleted
     reply_to_post_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime]
@@ -207,6 +213,49 @@ class Post(Base):
     # The author's own platform message, so that editing it on the platform edits the post.
     source_account_id: Mapped[int | None] = mapped_column(Integer)
     source_message_id: Mapped[str | None] = mapped_column(String(255))
+
+    @property
+    def body(self) -> str | None:
+        pending = self.__dict__.get("_pending_body", _NOTHING)
+        if pending is not _NOTHING:
+            return pending
+        if self.body_enc is None:
+            return self.body_plain
+        cached = self.__dict__.get("_opened")
+        if cached is not None and cached[0] is self.body_enc:
+            return cached[1]
+        from storage.keyring import ring_of
+        ring = ring_of(object_session(self))
+        if ring is None:
+            raise RuntimeError("post text read outside a unit of work")
+        text = ring.open(self.author_member_id, self.body_enc)
+        self.__dict__["_opened"] = (self.body_enc, text)
+        return text
+
+    @body.setter
+    def body(self, value: str | None) -> None:
+        from storage.keyring import ring_of
+        self.body_plain = None
+        self.__dict__.pop("_opened", None)
+        if value is None:
+            self.body_enc = None
+            self.__dict__.pop("_pending_body", None)
+            return
+        ring = ring_of(object_session(self))
+        if ring is None or self.author_member_id is None:
+            self.__dict__["_pending_body"] = value      # sealed at flush (storage/keyring.py)
+            return
+        self.__dict__.pop("_pending_body", None)
+        self.body_enc = ring.seal(self.author_member_id, value)
+
+    def _seal_pending(self, ring) -> None:  # type: ignore[no-untyped-def]
+        pending = self.__dict__.pop("_pending_body", _NOTHING)
+        if pending is _NOTHING:
+            return
+        if ring is None:
+            self.body_plain = pending               # no key store configured (plain tools)
+        else:
+            self.body_enc = ring.seal(self.author_member_id, pending)
 
 
 class ThreadState(Base):

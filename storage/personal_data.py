@@ -169,7 +169,8 @@ def _erase_posts(session: Session, refs: Refs) -> None:
     """Posts become "[removed]": the text is deleted; the row keeps the thread's shape."""
     if refs.member_ids:
         session.execute(update(Post).where(Post.author_member_id.in_(refs.member_ids)).values(
-            body=None, status="deleted", source_account_id=None, source_message_id=None))
+            body_plain=None, body_enc=None, status="deleted", source_account_id=None,
+            source_message_id=None))
     if refs.account_ids:
         session.execute(update(Post).where(Post.source_account_id.in_(refs.account_ids)).values(
             source_account_id=None, source_message_id=None))
@@ -187,11 +188,35 @@ def _export_reports(session: Session, refs: Refs, vault: IdentityVault) -> list[
     return made + ([{"reports_about_your_posts": about}] if about else [])
 
 
+def _export_posts(session: Session, refs: Refs, vault: IdentityVault) -> list[dict[str, Any]]:
+    """The person's posts with their text opened (it is sealed under their member key)."""
+    if not refs.member_ids:
+        return []
+    posts = session.scalars(select(Post).where(Post.author_member_id.in_(refs.member_ids)).order_by(Post.id))
+    return [{"id": p.id, "thread_id": p.thread_id, "member_id": p.author_member_id, "text": p.body,
+             "status": p.status, "reply_to_post_id": p.reply_to_post_id, "created_at": _plain(p.created_at),
+             "edited_at": _plain(p.edited_at)} for p in posts]
+
+
 register("members", Policy(erase=_erase_members))
-register("posts", Policy(erase=_erase_posts))
+register("posts", Policy(export=_export_posts, erase=_erase_posts))
 register("accounts", Policy(decode={"identity_enc": _open_identity}))
 register("reports", Policy(export=_export_reports, erase_columns=("reporter_member_id",)))
 # Others' posts live in threads a person started, and the audit log must keep what a
 # consultant did: both only lose the reference.
 register("threads", Policy(erase_columns=("creator_member_id",)))
 register("audit_log", Policy(erase_columns=("actor_member_id",)))
+
+
+def expire_posts(session: Session, cutoff: datetime) -> int:
+    """Retention: the text of posts older than the cutoff is deleted; the thread keeps its shape."""
+    result = session.execute(update(Post).where(Post.created_at < cutoff, Post.status != "deleted").values(
+        body_plain=None, body_enc=None, status="deleted", source_account_id=None, source_message_id=None))
+    return result.rowcount or 0
+
+
+def expire_audit(session: Session, cutoff: datetime) -> int:
+    from storage.models import AuditEntry
+
+    result = session.execute(delete(AuditEntry).where(AuditEntry.at < cutoff))
+    return result.rowcount or 0

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from bot.clock import Clock
 from bot.events import PlatformUser
 from storage.crypto import IdentityVault
+from storage.keyring import KeyRing, KeyStore
 from storage.threads_repo import Threads
 from storage.models import (
     Account, AppState, AuditEntry, Community, Delivery, Group, InviteCode, Member, OutboxItem, Person,
@@ -438,9 +439,12 @@ class State(_Repo):
 class UnitOfWork:
     """One transaction and the repositories bound to it."""
 
-    def __init__(self, session: Session, clock: Clock, vault: IdentityVault) -> None:
+    def __init__(self, session: Session, clock: Clock, vault: IdentityVault,
+                 keys: KeyStore | None = None) -> None:
         self.session = session
         self.clock = clock
+        self.keyring = KeyRing(keys or KeyStore(vault.wrap_key), session)
+        session.info["keyring"] = self.keyring
         self.people = People(session, clock)
         self.accounts = Accounts(session, clock, vault)
         self.groups = Groups(session, clock)
@@ -453,10 +457,12 @@ class UnitOfWork:
 
 
 class Database:
-    def __init__(self, engine: Engine, vault: IdentityVault, clock: Clock) -> None:
+    def __init__(self, engine: Engine, vault: IdentityVault, clock: Clock,
+                 keys_engine: Engine | None = None) -> None:
         self.engine = engine
         self.vault = vault
         self.clock = clock
+        self.keys = KeyStore(vault.wrap_key, keys_engine)
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self.is_postgres = engine.dialect.name == "postgresql"
 
@@ -464,7 +470,7 @@ class Database:
     def uow(self) -> Iterator[UnitOfWork]:
         session = self._sessions()
         try:
-            yield UnitOfWork(session, self.clock, self.vault)
+            yield UnitOfWork(session, self.clock, self.vault, self.keys)
             session.commit()
         except BaseException:
             session.rollback()

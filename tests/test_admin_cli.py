@@ -156,10 +156,12 @@ async def test_rotate_key_is_resumable_and_the_bot_knows_people_after(setup, mon
     h, path, clock = setup
     await h.onboard("ann", "Birch")
     await h.onboard("bob", "Willow")
+    await h.say("ann", "/new Sleep\nwords sealed under the old key")
     new_key = "a-brand-new-data-key-9876543210-zyxwvu"
     monkeypatch.setenv("PEERHAVEN_NEW_DATA_KEY", new_key)
     code, lines = run(path, clock, "rotate-key")
     assert code == 0 and lines[0] == "2 re-encrypted, 0 already under the new key"
+    assert lines[1] == "member keys: 1 re-wrapped, 0 already under the new key"
     code, lines = run(path, clock, "rotate-key")        # again: nothing left to do
     assert lines[0] == "0 re-encrypted, 2 already under the new key"
     h.rt.db.engine.dispose()
@@ -168,4 +170,7 @@ async def test_rotate_key_is_resumable_and_the_bot_knows_people_after(setup, mon
     h2 = Harness(rt)
     await h2.say("ann", "/me")
     assert "Birch" in h2.last("ann")
+    h2.clear()
+    await h2.say("bob", "/read 1")
+    assert "words sealed under the old key" in "\n".join(h2.inbox("bob"))
     rt.db.engine.dispose()

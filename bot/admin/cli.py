@@ -76,7 +76,8 @@ def _open(config: Config, clock: Clock) -> Database:
     key = load_data_key(config.bot.data_key_env, config.bot.data_key_file, allow_file=True)
     engine = make_engine(config.storage.url)
     migrate(engine)
-    return Database(engine, IdentityVault(key), clock)
+    keys_engine = make_engine(config.storage.keys_url) if config.storage.keys_url else None
+    return Database(engine, IdentityVault(key), clock, keys_engine)
 
 
 def _age(delta: timedelta) -> str:

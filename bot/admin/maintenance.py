@@ -14,6 +14,7 @@ from sqlalchemy import select
 from bot.admin.operators import OperatorError
 from bot.config import Config, ConfigError
 from storage.crypto import MIN_SECRET, IdentityVault
+from storage.keyring import KeyStore, MemberKey
 from storage.models import Account
 from storage.repo import Database
 
@@ -80,9 +81,36 @@ def cmd_rotate(args: argparse.Namespace, config: Config, db: Database, out: Call
                 moved += 1
         if len(accounts) < BATCH:
             break
+    keys_moved, keys_done = _rotate_member_keys(db, new)
     out(f"{moved} re-encrypted, {done} already under the new key")
+    out(f"member keys: {keys_moved} re-wrapped, {keys_done} already under the new key")
     out(f"now set {config.bot.data_key_env} to the new key and restart the bot")
     return 0
+
+
+def _rotate_member_keys(db: Database, new: IdentityVault) -> tuple[int, int]:
+    """Re-wrap every per-member key (the post texts themselves need no change)."""
+    target = KeyStore(new.wrap_key)
+    moved = done = 0
+    with db.uow() as uow:
+        session, separate = db.keys.session_for(uow.session)
+        try:
+            for row in session.scalars(select(MemberKey)):
+                try:
+                    target.unwrap(row.member_id, row.wrapped)
+                    done += 1
+                    continue
+                except ConfigError:
+                    pass        # not yet under the new key
+                raw = db.keys.unwrap(row.member_id, row.wrapped)
+                row.wrapped = target.wrap(row.member_id, raw)
+                moved += 1
+            if separate:
+                session.commit()
+        finally:
+            if separate:
+                session.close()
+    return moved, done
 
 
 def _opens(vault: IdentityVault, account: Account) -> bool:
