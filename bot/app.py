@@ -53,6 +53,7 @@ class App:
         self.clock = clock
         self.worker = worker
         self.services = services
+        services.setdefault("router", router)     # `help` lists what the router knows
         self.handled = 0
         self.errors = 0
 
@@ -101,7 +102,7 @@ class App:
             return
         text = clean_text(event.text)
         if len(text) > MAX_INPUT:
-            ctx.reply("input.too_long", limit=MAX_INPUT)
+            ctx.reply("input.too_long", count=MAX_INPUT)
             return
         if not text.strip():
             ctx.reply("input.empty")
@@ -148,5 +149,8 @@ class App:
                 ctx.reply("onboarding.need_join" if member is None else "onboarding.need_name")
                 return
         ctx.command, ctx.args = spec.name, args
+        if spec.needs_args and not args.strip():
+            ctx.usage()
+            return
         log.debug("command %s", spec.name)
         spec.func(ctx)

@@ -42,14 +42,19 @@ class RenderContext:
     def t(self, key: str, **params: Any) -> str:
         return self.i18n.t(self.lang, key, **params)
 
+    def _entry(self, value: dict[str, Any]) -> str:
+        text = self.t(value["t"], **self.resolve(value.get("params", {})))
+        # {"t": key, "first_line": true}: e.g. the help overview shows a command's usage line only
+        return text.split("\n", 1)[0] if value.get("first_line") else text
+
     def resolve(self, params: dict[str, Any]) -> dict[str, Any]:
         """Parameters may name other catalogue entries ({"t": key}) to translate per recipient."""
         out: dict[str, Any] = {}
         for name, value in params.items():
             if isinstance(value, dict) and "t" in value:
-                out[name] = self.t(value["t"], **self.resolve(value.get("params", {})))
+                out[name] = self._entry(value)
             elif isinstance(value, list) and all(isinstance(v, dict) and "t" in v for v in value):
-                out[name] = "\n".join(self.t(v["t"], **self.resolve(v.get("params", {}))) for v in value)
+                out[name] = "\n".join(self._entry(v) for v in value)
             else:
                 out[name] = value
         return out

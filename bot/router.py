@@ -33,6 +33,11 @@ class Context:
     args: str = ""
     services: dict[str, Any] = field(default_factory=dict)
 
+    def usage(self) -> None:
+        """Answer with the command's usage (``help.cmd.<name>``): a missing or unreadable
+        argument gets the way to write it, never an error about a "?"."""
+        self.reply("command.usage", text={"t": f"help.cmd.{self.command}"})
+
     def reply(self, key: str, *, buttons: list[list[tuple[str, str]]] | None = None, **params: Any) -> None:
         """Answer the sender on the account they wrote from (direct lane: goes first)."""
         self.uow.outbox.add(self.account.id, message(key, buttons=buttons, **params), lane=DIRECT)
@@ -70,16 +75,21 @@ class CommandSpec:
     needs_member: bool = False       # needs a group membership with a pseudonym
     aliases: tuple[str, ...] = ()
     # Which section of `help` lists it: start, threads, notifications, reveals, cafes,
-    # privacy, consultant (consultant commands are listed to consultants only).
+    # privacy, consultant (consultant commands are listed to consultants only). The overview
+    # shows the first line of the command's ``help.cmd.<name>`` entry (usage – what it does);
+    # `help <name>` shows the whole entry (details and an example).
     group: str = ""
+    needs_args: bool = False         # with no argument at all, answer with the usage
 
 
 def command(name: str, *, before_consent: bool = False, needs_member: bool = False,
-            aliases: tuple[str, ...] = (), group: str = "") -> Callable[[Handler], Handler]:
+            aliases: tuple[str, ...] = (), group: str = "", needs_args: bool = False,
+            ) -> Callable[[Handler], Handler]:
     """Tag a handler; it is registered only when its module is included in a Router."""
 
     def tag(func: Handler) -> Handler:
-        func.__peerhaven_command__ = CommandSpec(name, func, before_consent, needs_member, aliases, group)  # type: ignore[attr-defined]
+        func.__peerhaven_command__ = CommandSpec(name, func, before_consent, needs_member, aliases,  # type: ignore[attr-defined]
+                                                 group, needs_args)
         return func
 
     return tag
@@ -126,6 +136,13 @@ class Router:
                 self.reply_handler = value
             if getattr(value, "__peerhaven_edit__", False):
                 self.edit_handler = value
+
+    def specs(self) -> list[CommandSpec]:
+        """Every command once (aliases folded), in registration order."""
+        seen: dict[str, CommandSpec] = {}
+        for spec in self.commands.values():
+            seen.setdefault(spec.name, spec)
+        return list(seen.values())
 
 
 def clean_text(text: str) -> str:

@@ -16,26 +16,35 @@ QUIET_RE = re.compile(r"^([0-9]{1,2}):([0-9]{2})\s*-\s*([0-9]{1,2}):([0-9]{2})$"
 
 
 def _set_follow(ctx: Context, value: bool) -> None:
-    thread = visible_thread(ctx, parse_id(ctx.args, "t")) if ctx.args.strip() else \
-        visible_thread(ctx, ctx.member.current_thread_id)
+    if ctx.args.strip():
+        thread_id = parse_id(ctx.args, "t")
+        if thread_id is None:
+            ctx.usage()
+            return
+    elif ctx.member.current_thread_id is None:
+        ctx.usage()              # no number and no thread opened: say how to name one
+        return
+    else:
+        thread_id = ctx.member.current_thread_id
+    thread = visible_thread(ctx, thread_id)
     if thread is None:
-        ctx.reply("thread.not_found", thread=ctx.args.strip()[:12] or "?")
+        ctx.reply("thread.not_found", thread=thread_id)
         return
     ctx.uow.threads.state(ctx.member.id, thread.id).follow = value
     ctx.reply("settings.followed" if value else "settings.muted", thread=thread.id, title=thread.title)
 
 
-@command("follow", needs_member=True)
+@command("follow", needs_member=True, group="notifications")
 def follow(ctx: Context) -> None:
     _set_follow(ctx, True)
 
 
-@command("mute", needs_member=True)
+@command("mute", needs_member=True, group="notifications")
 def mute(ctx: Context) -> None:
     _set_follow(ctx, False)
 
 
-@command("notify")
+@command("notify", group="notifications")
 def notify(ctx: Context) -> None:
     mode = ctx.args.strip().casefold()
     if mode not in MODES:
@@ -47,7 +56,7 @@ def notify(ctx: Context) -> None:
     ctx.reply("settings.notify_set", mode={"t": f"notify.mode.{mode}"}, time=ctx.config.bot.digest_time)
 
 
-@command("quiet")
+@command("quiet", group="notifications")
 def quiet(ctx: Context) -> None:
     arg = ctx.args.strip().casefold()
     if arg == "off":
@@ -67,7 +76,7 @@ def quiet(ctx: Context) -> None:
               tz=ctx.config.bot.timezone)
 
 
-@command("discreet")
+@command("discreet", group="notifications")
 def discreet(ctx: Context) -> None:
     arg = ctx.args.strip().casefold()
     if arg not in ("on", "off"):
@@ -77,7 +86,7 @@ def discreet(ctx: Context) -> None:
     ctx.reply("settings.discreet_on" if arg == "on" else "settings.discreet_off")
 
 
-@command("pause")
+@command("pause", group="notifications")
 def pause(ctx: Context) -> None:
     arg = ctx.args.strip().casefold()
     if arg in ("off", "0", "end", "stop"):

@@ -40,14 +40,14 @@ def next_step(ctx: Context) -> None:
     ctx.reply("onboarding.ready", pseudonym=member.pseudonym)
 
 
-@command("start", before_consent=True)
+@command("start", before_consent=True, group="start")
 def start(ctx: Context) -> None:
     if ctx.person.consent_at is None:
         ctx.reply("onboarding.welcome", bot_name=ctx.config.bot.display_name)
     next_step(ctx)
 
 
-@command("agree", before_consent=True)
+@command("agree", before_consent=True, group="start")
 def agree(ctx: Context) -> None:
     if ctx.person.consent_at is not None:
         ctx.reply("onboarding.already_agreed")
@@ -57,7 +57,7 @@ def agree(ctx: Context) -> None:
     next_step(ctx)
 
 
-@command("join")
+@command("join", group="start", needs_args=True)
 def join(ctx: Context) -> None:
     code = ctx.args.strip().split()[0] if ctx.args.strip() else ""
     if not code:
@@ -126,7 +126,7 @@ def looks_like_real_name(name: str) -> bool:
     return len(words) >= 2 and all(w[:1].isupper() and w[1:].islower() and w.isalpha() for w in words)
 
 
-@command("name", needs_member=False)
+@command("name", group="start")
 def name(ctx: Context) -> None:
     member = ctx.member
     if member is None:
@@ -145,7 +145,7 @@ def name(ctx: Context) -> None:
     if problem is None and fresh and member.pseudonym and pseudonym_key(raw) == member.pseudonym_key:
         problem = "name.fresh_same"      # the old posts keep this name, so the new one must differ
     if problem is not None:
-        ctx.reply(problem, name=raw, min=PSEUDONYM_MIN, max=PSEUDONYM_MAX)
+        ctx.reply(problem, name=raw, min=PSEUDONYM_MIN, count=PSEUDONYM_MAX)
         return
     had_name = bool(member.pseudonym)
     if fresh and had_name:
@@ -169,7 +169,7 @@ def name(ctx: Context) -> None:
         next_step(ctx)
 
 
-@command("community")
+@command("community", group="start", needs_args=True)
 def community(ctx: Context) -> None:
     member = ctx.member
     if member is None:
@@ -187,24 +187,55 @@ def community(ctx: Context) -> None:
         next_step(ctx)
 
 
-@command("help", before_consent=True)
+# The order of the sections of `help`; a section a feature adds that is not named here
+# comes after these, and the consultant's section is shown to consultants only.
+HELP_SECTIONS = ("start", "threads", "notifications", "reveals", "cafes", "privacy")
+
+
+def is_consultant(ctx: Context) -> bool:
+    return any(m.role == "consultant" and m.status == "active"
+               for m in ctx.uow.members.of_person(ctx.person.id))
+
+
+def help_sections(ctx: Context, consultant: bool) -> list[dict]:
+    """The overview, built from the router's commands: each section lists the first line
+    (usage – what it does) of each command's ``help.cmd.<name>``."""
+    by_group: dict[str, list[str]] = {}
+    for spec in ctx.services["router"].specs():
+        by_group.setdefault(spec.group or "other", []).append(spec.name)
+    extra = sorted(g for g in by_group if g not in HELP_SECTIONS and g != "consultant")
+    order = [*HELP_SECTIONS, *extra, *(["consultant"] if consultant else [])]
+    i18n = ctx.services["i18n"]
+    sections = []
+    for group in order:
+        lines = [{"t": f"help.cmd.{n}", "first_line": True} for n in by_group.get(group, [])]
+        if group == "consultant":
+            lines.insert(0, {"t": "help.consultant_intro"})
+        if not lines:
+            continue
+        title_key = f"help.section.{group}"
+        sections.append({"t": "help.section", "params": {
+            "title": {"t": title_key} if i18n.has(title_key) else group, "lines": lines}})
+    return sections
+
+
+@command("help", before_consent=True, group="start")
 def help_(ctx: Context) -> None:
-    topic = ctx.args.strip().lstrip("/!").casefold()
+    topic = ctx.args.strip().split()[0].lstrip("/!").casefold() if ctx.args.strip() else ""
     contacts = ctx.config.safety.emergency_contacts
+    consultant = is_consultant(ctx)
     if topic:
-        key = f"help.cmd.{topic}"
-        if ctx.services["i18n"].has(key):
+        spec = ctx.services["router"].commands.get(topic)
+        key = f"help.cmd.{spec.name}" if spec is not None else ""
+        if spec is not None and ctx.services["i18n"].has(key) and (consultant or spec.group != "consultant"):
             ctx.reply("help.topic", text={"t": key}, contacts=contacts)
             return
         ctx.reply("help.no_topic", topic=topic[:40], contacts=contacts)
         return
-    lines = [{"t": "help.section.start"}, {"t": "help.section.threads"}]
-    if ctx.member is not None and ctx.member.role == "consultant":
-        lines.append({"t": "help.section.consultant"})
-    ctx.reply("help.overview", sections=lines, contacts=contacts)
+    ctx.reply("help.overview", sections=help_sections(ctx, consultant), contacts=contacts)
 
 
-@command("language", before_consent=True, aliases=("språk",))
+@command("language", before_consent=True, aliases=("språk",), group="start")
 def language(ctx: Context) -> None:
     code = ctx.args.strip().casefold()
     if code in ("no", "nob", "norsk", "bokmål", "bokmal"):
@@ -216,7 +247,7 @@ def language(ctx: Context) -> None:
     ctx.reply("language.set")
 
 
-@command("me")
+@command("me", group="privacy")
 def me(ctx: Context) -> None:
     memberships = ctx.uow.members.of_person(ctx.person.id)
     if not memberships:

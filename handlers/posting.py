@@ -81,7 +81,7 @@ def publish(ctx: Context, thread: Thread, body: str, reply_to: int | None = None
     body = body.strip()
     problem = body_problem(body)
     if problem:
-        ctx.reply(problem, limit=MAX_POST, length=len(body))
+        ctx.reply(problem, limit=MAX_POST, count=len(body))
         return None
     if thread.locked and member.role != "consultant":
         ctx.reply("thread.locked", thread=thread.id)
@@ -89,7 +89,7 @@ def publish(ctx: Context, thread: Thread, body: str, reply_to: int | None = None
     limit = ctx.config.safety.posts_per_minute
     if ctx.uow.threads.recent_posts_by(member.id, ctx.clock.now() - timedelta(minutes=1)) >= limit:
         ctx.uow.threads.save_draft(member.id, body, thread.id, reply_to)
-        ctx.reply("flood.slow_down", limit=limit)
+        ctx.reply("flood.slow_down", count=limit)
         return None
     source = (ctx.account.id, ctx.event.platform_message_id) if ctx.event.platform_message_id else None
     post = ctx.uow.threads.add_post(thread, member.id, body, reply_to, source)
@@ -168,9 +168,12 @@ def render_post(rc: RenderContext, item: Claimed) -> Rendered | None:
 def own_post(ctx: Context, post_id: int | None) -> Post | None:
     """The member's own, not deleted post with this id, answering the member if it is not."""
     member = ctx.member
-    post = ctx.uow.threads.post(post_id) if post_id else None
+    if post_id is None:          # no readable number: show how to write it
+        ctx.usage()
+        return None
+    post = ctx.uow.threads.post(post_id)
     if post is None or visible_thread(ctx, post.thread_id) is None:
-        ctx.reply("post.not_found", post=post_id or "?")
+        ctx.reply("post.not_found", post=post_id)
         return None
     if post.author_member_id != member.id:
         ctx.reply("post.not_yours", post=post.id)
@@ -185,7 +188,7 @@ def edit_post(ctx: Context, post: Post, body: str) -> None:
     body = body.strip()
     problem = body_problem(body)
     if problem:
-        ctx.reply(problem, limit=MAX_POST, length=len(body))
+        ctx.reply(problem, limit=MAX_POST, count=len(body))
         return
     if body == post.body:
         ctx.reply("post.unchanged", post=post.id)

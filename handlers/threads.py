@@ -22,13 +22,16 @@ def split_id(text: str, prefix: str) -> tuple[int | None, str]:
 
 
 def _need_thread(ctx: Context, thread_id: int | None):  # type: ignore[no-untyped-def]
+    if thread_id is None:        # no readable number: show how to write it
+        ctx.usage()
+        return None
     thread = visible_thread(ctx, thread_id)
     if thread is None:
-        ctx.reply("thread.not_found", thread=thread_id if thread_id is not None else "?")
+        ctx.reply("thread.not_found", thread=thread_id)
     return thread
 
 
-@command("threads", needs_member=True)
+@command("threads", needs_member=True, group="threads")
 def threads(ctx: Context) -> None:
     member = ctx.member
     summaries = ctx.uow.threads.summaries(member.group_id, member.id, ctx.person.id)
@@ -36,13 +39,15 @@ def threads(ctx: Context) -> None:
         ctx.reply("thread.none")
         return
     lines = [{"t": "thread.line", "params": {
-        "thread": s.thread.id, "title": s.thread.title, "posts": s.posts, "unread": s.unread,
+        "thread": s.thread.id, "title": s.thread.title,
+        "posts": {"t": "thread.posts_count", "params": {"count": s.posts}},
+        "unread": {"t": "thread.unread_count", "params": {"count": s.unread}},
         "pin": "📌 " if s.thread.pinned else "", "lock": " 🔒" if s.thread.locked else ""}}
         for s in summaries[:30]]
     ctx.reply("thread.list", lines=lines)
 
 
-@command("new", needs_member=True)
+@command("new", needs_member=True, group="threads", needs_args=True)
 def new(ctx: Context) -> None:
     title, _, body = ctx.args.strip().partition("\n")
     title = " ".join(title.split())
@@ -53,7 +58,7 @@ def new(ctx: Context) -> None:
         ctx.reply("thread.new_usage")
         return
     if len(title) > MAX_TITLE:
-        ctx.reply("thread.title_too_long", limit=MAX_TITLE, length=len(title))
+        ctx.reply("thread.title_too_long", limit=MAX_TITLE, count=len(title))
         return
     member = ctx.member
     thread = ctx.uow.threads.create(member.group_id, title, member.id)
@@ -76,14 +81,15 @@ def show_page(ctx: Context, member: Member, thread_id: int, before: int | None) 
         return
     state.page_before = posts[0].id
     earlier = len(ctx.uow.threads.page(thread_id, posts[0].id, 1)) > 0
-    ctx.reply("thread.reading", thread=thread_id, title=thread.title, total=total,
+    ctx.reply("thread.reading", thread=thread_id, title=thread.title,
+              total={"t": "thread.posts_count", "params": {"count": total}},
               more={"t": "thread.more_hint"} if earlier else "")
     for post in posts:
         ctx.uow.outbox.add(ctx.account.id, {"mode": "read"}, lane=DIRECT, kind="post", post_id=post.id)
     ctx.uow.threads.mark_read(member.id, thread_id, ctx.uow.threads.latest_post_id(thread_id))
 
 
-@command("read", needs_member=True)
+@command("read", needs_member=True, group="threads", needs_args=True)
 def read(ctx: Context) -> None:
     thread = _need_thread(ctx, parse_id(ctx.args, "t"))
     if thread is None:
@@ -92,7 +98,7 @@ def read(ctx: Context) -> None:
     show_page(ctx, ctx.member, thread.id, None)
 
 
-@command("more", needs_member=True)
+@command("more", needs_member=True, group="threads")
 def more(ctx: Context) -> None:
     member = ctx.member
     thread = visible_thread(ctx, member.current_thread_id)
@@ -103,7 +109,7 @@ def more(ctx: Context) -> None:
     show_page(ctx, member, thread.id, before)
 
 
-@command("reply", needs_member=True)
+@command("reply", needs_member=True, group="threads", needs_args=True)
 def reply(ctx: Context) -> None:
     thread_id, body = split_id(ctx.args, "t")
     if thread_id is None:
@@ -162,7 +168,7 @@ def platform_edit(ctx: Context) -> None:
     edit_post(ctx, post, text)
 
 
-@command("edit", needs_member=True)
+@command("edit", needs_member=True, group="threads")
 def edit(ctx: Context) -> None:
     replied = post_from_reply(ctx)
     if replied is not None:
@@ -177,7 +183,7 @@ def edit(ctx: Context) -> None:
         edit_post(ctx, post, body)
 
 
-@command("delete", needs_member=True)
+@command("delete", needs_member=True, group="threads")
 def delete(ctx: Context) -> None:
     replied = post_from_reply(ctx)
     post_id = replied.id if replied is not None else parse_id(ctx.args, "p")
@@ -189,7 +195,7 @@ def delete(ctx: Context) -> None:
         delete_post(ctx, post)
 
 
-@command("send", needs_member=True)
+@command("send", needs_member=True, group="threads")
 def send_draft(ctx: Context) -> None:
     member = ctx.member
     draft = ctx.uow.threads.latest_draft(member.id)
@@ -208,16 +214,19 @@ def send_draft(ctx: Context) -> None:
     publish(ctx, thread, body, reply_to=reply_to)
 
 
-@command("report", needs_member=True)
+@command("report", needs_member=True, group="threads")
 def report(ctx: Context) -> None:
     replied = post_from_reply(ctx)
     if replied is not None:
         post_id, reason = replied.id, ctx.args.strip()
     else:
         post_id, reason = split_id(ctx.args, "p")
-    post = ctx.uow.threads.post(post_id) if post_id else None
+    if post_id is None:
+        ctx.usage()
+        return
+    post = ctx.uow.threads.post(post_id)
     if post is None or visible_thread(ctx, post.thread_id) is None:
-        ctx.reply("post.not_found", post=post_id or "?")
+        ctx.reply("post.not_found", post=post_id)
         return
     ctx.uow.threads.add_report(post.id, ctx.member.id, reason[:1000] or None)
     ctx.uow.audit.add("report_post", group_id=ctx.member.group_id, target=f"p{post.id}")

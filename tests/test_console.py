@@ -66,7 +66,7 @@ def test_malformed_lines_are_explained_and_skipped(tmp_path: Path) -> None:
 def test_continuation_lines_make_one_message(tmp_path: Path) -> None:
     result = run_console(tmp_path, "cara: /help\n  name\n")
     # "/help\nname" is one command whose argument is on the next line
-    assert "/name <pseudonym> chooses" in result.stdout
+    assert "/name <pseudonym> – choose or change" in result.stdout
 
 
 THREE = """annaxq: /start
