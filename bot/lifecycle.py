@@ -89,10 +89,19 @@ def build_runtime(config: Config, data_key: str, transports: dict[str, Transport
     renderer = Renderer(i18n, config)
     register_renderers(renderer)
     worker = OutboxWorker(db, transports, renderer, clock, concurrency=concurrency)
+    for transport in transports.values():     # transports that keep state get the key and a status line
+        bind = getattr(transport, "bind_runtime", None)
+        if bind is not None:
+            bind(data_key, lambda key, value: _set_state(db, key, value))
     services = {"directory": directory, "i18n": i18n, **feature_services()}
     app = App(config, db, build_router(), i18n, clock, worker, services)
     return Runtime(config=config, db=db, app=app, worker=worker, renderer=renderer, i18n=i18n,
                    clock=clock, transports=transports)
+
+
+def _set_state(db: Database, key: str, value: str) -> None:
+    with db.uow() as uow:
+        uow.state.set(key, value)
 
 
 async def run_console(rt: Runtime, stream: IO[str] | None = None) -> None:

@@ -77,3 +77,8 @@ def load_data_key(env_name: str, key_file: str | None, allow_file: bool) -> str:
     log.warning("created a local data key file (%s) because %s is not set; "
                 "set %s in production and keep the key safe", path, env_name, env_name)
     return value
+
+
+def derive_key(secret: str, label: str) -> bytes:
+    """A 32-byte key for one purpose (e.g. a transport's state file), independent of the others."""
+    return _derive(secret.encode(), label.encode())

@@ -23,6 +23,7 @@ from bot.transports.matrix_format import (
     edit_content, error_for, parse_incoming, strip_reply_fallback, text_content,
 )
 from bot.transports.matrix_state import MatrixState
+from tests.conftest import DATA_KEY
 from tests.fakes.synapse_server import SynapseServer, synapse_session
 from tests.matrix_support import (
     BotUnderTest, Participant, assert_no_leaks, fragment, gather, post_id, send_with_late_key, t,
@@ -95,7 +96,7 @@ def test_error_responses_map_to_port_errors() -> None:
 
 
 def test_state_survives_restarts_and_bounds_handled_ids(tmp_path: Path) -> None:
-    state = MatrixState(tmp_path / "store")
+    state = MatrixState(tmp_path / "store", b"k" * 32)
     state.prepare()
     state.load()
     assert state.next_batch is None and not state.seen("$a")
@@ -103,8 +104,12 @@ def test_state_survives_restarts_and_bounds_handled_ids(tmp_path: Path) -> None:
     state.remember_dm("@p:x", "!room")
     state.next_batch = "s1"
     state.save()
-    again = MatrixState(tmp_path / "store")
+    again = MatrixState(tmp_path / "store", b"k" * 32)
     again.load()
+    raw = (tmp_path / "store" / "sync.json").read_text()
+    assert "@p:x" not in raw and "!room" not in raw          # issue 8.8a: sealed with the data key
+    with pytest.raises(RuntimeError):
+        MatrixState(tmp_path / "store", b"w" * 32).load()
     assert again.seen("$a") and again.next_batch == "s1" and again.dm_of_user == {"@p:x": "!room"}
     for i in range(12_000):
         again._remember(f"${i}")
@@ -115,7 +120,7 @@ def test_state_survives_restarts_and_bounds_handled_ids(tmp_path: Path) -> None:
 async def test_unreachable_homeserver_does_not_stop_the_bot(tmp_path: Path) -> None:
     """Start with the homeserver down: the transport starts, keeps trying, and sends wait."""
     transport = MatrixTransport("http://127.0.0.1:9", "@cafe:localhost", str(tmp_path / "store"),
-                                password="pw")
+                                password="pw", data_key=DATA_KEY)
 
     async def dispatch(event) -> None:  # type: ignore[no-untyped-def]
         raise AssertionError("nothing can arrive")
@@ -242,6 +247,20 @@ async def test_encrypted_thread_with_replies_edits_deletes_and_media(bot: BotUnd
         await person.user.wait_for(
             lambda p=person, e=copy.event_id: (m := p.user.message(p.room_id, e)) is not None and m.redacted,
             20, "the copy to be redacted")
+
+    # Deleting an edited post redacts its edits too: they hold the edited text (issue 8.8b).
+    edits = {}
+    for person, copy in zip((bjarne, cecilie), rain):
+        edits[person.display] = person.user.message(person.room_id, copy.event_id).edit_event_ids
+    await astrid.say(f"!delete p{third}")
+    await astrid.expect(t("post.deleted_done", post=third, copies=2))
+    for person, copy in zip((bjarne, cecilie), rain):
+        await person.user.wait_for(
+            lambda p=person, e=copy.event_id: (m := p.user.message(p.room_id, e)) is not None and m.redacted,
+            20, "the edited copy to be redacted")
+        for edit_id in edits[person.display]:
+            raw = await person.user.fetch_raw_event(person.room_id, edit_id)
+            assert raw.get("content") == {} and "redacted_because" in raw.get("unsigned", {}), raw
 
     # Media is never relayed: an explanation instead.
     await cecilie.user.send_image(cecilie.room_id)
@@ -370,7 +389,8 @@ async def test_transport_errors_map_to_the_port(synapse: SynapseServer, bot: Bot
     kari, = await people("Kari Vindheim")
     transport = bot.transport
     sent = await transport.send(kari.room_id, Rendered(text="hello"))
-    await kari.user.wait_for_message(kari.room_id, lambda m: m.event_id == sent)
+    assert sent.startswith("$") and kari.room_id not in sent     # the room is only a keyed tag
+    await kari.user.wait_for_message(kari.room_id, lambda m: m.event_id == sent.partition("|")[0])
     await transport.delete(kari.room_id, sent)
     with pytest.raises(MessageGone):
         await transport.delete(kari.room_id, sent)                 # already redacted
@@ -384,7 +404,7 @@ async def test_transport_errors_map_to_the_port(synapse: SynapseServer, bot: Bot
 
     # A document goes out as an encrypted m.file attachment.
     doc_id = await transport.send(kari.room_id, Rendered(text="", document=("mydata.json", b'{"a": 1}')))
-    doc = await kari.user.wait_for_message(kari.room_id, lambda m: m.event_id == doc_id)
+    doc = await kari.user.wait_for_message(kari.room_id, lambda m: m.event_id == doc_id.partition("|")[0])
     assert doc.msgtype == "m.file" and doc.content["file"]["url"].startswith("mxc://")
     assert "url" not in doc.content
 
@@ -422,8 +442,9 @@ async def test_undecryptable_event_waits_for_its_key_across_a_restart(
         await asyncio.sleep(1.0)
         assert len(lise.from_bot()) == answers                     # nothing handled without the key
         await bot.stop()
-        assert "pending" in (bot.store_path / "sync.json").read_text() and event_id in (
-            bot.store_path / "sync.json").read_text()
+        assert event_id not in (bot.store_path / "sync.json").read_text()      # sealed (issue 8.8a)
+        bot.transport.state.load()
+        assert bot.transport.state.pending[0]["event"]["event_id"] == event_id
 
         await deliver_key()                                        # arrives while the bot is down
         rt = await bot.start()

@@ -20,24 +20,33 @@ Handlers never see any of this: events become neutral ``IncomingEvent``s.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import io
+import json
 import logging
 import mimetypes
 import os
-from typing import Any
+import time
+import uuid
+from dataclasses import replace
+from typing import Any, Callable
 
 from nio import (
-    AsyncClient, AsyncClientConfig, JoinedMembersResponse, KeysUploadResponse, LoginResponse, RedactedEvent,
+    Api, AsyncClient, AsyncClientConfig, JoinedMembersResponse, LoginResponse, RedactedEvent,
     RoomGetEventResponse, RoomRedactResponse, RoomSendResponse, UploadResponse, WhoamiResponse,
 )
+from nio.api import RelationshipType
 from nio.exceptions import LocalProtocolError
+from nio.responses import RoomEventRelationsResponse
 
 from bot.events import Rendered
 from bot.i18n import I18n
-from bot.transports.base import Dispatch, MessageGone, SendError, TransientError, Unreachable
+from bot.transports.base import Dispatch, MessageGone, RetryAfter, SendError, TransientError, Unreachable
 from bot.transports.matrix_format import NETWORK_ERRORS, edit_content, error_for, text_content
 from bot.transports.matrix_inbound import MatrixInbound
 from bot.transports.matrix_state import MatrixState
+from storage.crypto import derive_key
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +66,8 @@ class MatrixTransport(MatrixInbound):
     def __init__(self, homeserver: str, user_id: str, store_path: str, *, password: str | None = None,
                  access_token: str | None = None, allowed_homeservers: list[str] | tuple[str, ...] = (),
                  language: str = "en", display_name: str | None = None,
-                 device_name: str = "Peerhaven", sync_timeout_ms: int = 30_000) -> None:
+                 device_name: str = "Peerhaven", sync_timeout_ms: int = 30_000,
+                 data_key: str | None = None) -> None:
         self.homeserver = homeserver.rstrip("/")
         self.user_id = user_id
         self.password = password
@@ -67,7 +77,14 @@ class MatrixTransport(MatrixInbound):
         self.display_name = display_name
         self.device_name = device_name
         self.sync_timeout_ms = sync_timeout_ms
+        self.store_path = store_path
         self.state = MatrixState(store_path)
+        self._tag_key = b""
+        if data_key is not None:
+            self.use_data_key(data_key)
+        self.publish_status: Callable[[str, str], None] | None = None
+        self._paused_until = 0.0              # Synapse limits the whole account: one pause for all
+        self._retry_txn: dict[str, str] = {}  # content of a send that failed ambiguously -> its txn id
         self.i18n = I18n()
         self.client: AsyncClient | None = None
         self._dispatch: Dispatch | None = None
@@ -94,6 +111,16 @@ class MatrixTransport(MatrixInbound):
                    access_token=env.get(section.access_token_env) or None,
                    allowed_homeservers=list(section.allowed_homeservers), **kw)
 
+    def use_data_key(self, data_key: str) -> None:
+        """sync.json names participants: it is sealed with a key derived from the data key."""
+        self.state = MatrixState(self.store_path, derive_key(data_key, "matrix-state"))
+        self._tag_key = derive_key(data_key, "matrix-room-tag")
+
+    def bind_runtime(self, data_key: str, publish_status: Callable[[str, str], None]) -> None:
+        """Called by ``build_runtime``: the data key, and where operator status lines go."""
+        self.use_data_key(data_key)
+        self.publish_status = publish_status
+
     @property
     def device_id(self) -> str | None:
         return self.client.device_id if self.client is not None else None
@@ -103,6 +130,8 @@ class MatrixTransport(MatrixInbound):
         self._dispatch = dispatch
         self._stopping = False
         self._ready = asyncio.Event()
+        if not self._tag_key:
+            raise RuntimeError("matrix: no data key (sync.json names participants and is sealed with it)")
         self.state.prepare()
         self.state.load()
         config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False,
@@ -125,11 +154,7 @@ class MatrixTransport(MatrixInbound):
         assert self.client is not None
         await self._login()
         self._logged_in = True
-        if self.client.should_upload_keys:
-            resp = await self.client.keys_upload()
-            if not isinstance(resp, KeysUploadResponse):
-                log.warning("matrix: uploading the device keys failed (%s); retrying after the next sync",
-                            getattr(resp, "status_code", None))
+        await self._top_up_keys()
         try:
             await self._sync_once(timeout_ms=0)
         except (SendError, *NETWORK_ERRORS) as exc:
@@ -241,37 +266,99 @@ class MatrixTransport(MatrixInbound):
                 raise Unreachable("not a 1:1 room")
         await self._query_keys()
 
+    # ---------------------------------------------------------- rate limits
+    def _check_pause(self) -> None:
+        """Synapse rate-limits the account, not a room: while paused, no request is made."""
+        left = self._paused_until - time.monotonic()
+        if left > 0:
+            raise RetryAfter(left)
+
+    def _fail(self, resp: Any, *, target_event: bool = False) -> SendError:
+        error = error_for(resp, target_event=target_event)
+        if isinstance(error, RetryAfter):
+            until = time.monotonic() + error.seconds
+            if until > self._paused_until:
+                self._paused_until = until
+                log.info("matrix: rate-limited by the homeserver; all sends pause for %.1fs", error.seconds)
+        return error
+
+    def _txn_key(self, room_id: str, event_type: str, content: dict[str, Any]) -> str:
+        raw = json.dumps([room_id, event_type, content], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(raw.encode()).hexdigest()
+
     async def _send_event(self, room_id: str, content: dict[str, Any], *, dm_only: bool = True,
                           event_type: str = "m.room.message") -> str:
         client = self.client
         assert client is not None
+        self._check_pause()
+        # A send whose answer was lost (the homeserver went away mid-request) is repeated with
+        # the same transaction id, so the homeserver keeps the first copy instead of a second.
+        key = self._txn_key(room_id, event_type, content)
+        txn = self._retry_txn.pop(key, None) or str(uuid.uuid4())
         try:
             await self._prepare_room(room_id, dm_only)
             # Participants are anonymous and never verify devices: share keys with all of theirs.
-            resp = await client.room_send(room_id, event_type, content, ignore_unverified_devices=True)
+            resp = await client.room_send(room_id, event_type, content, tx_id=txn,
+                                          ignore_unverified_devices=True)
         except SendError:
             raise
         except NETWORK_ERRORS as exc:
+            self._remember_txn(key, txn)
             raise TransientError(exc.__class__.__name__) from None
         except LocalProtocolError as exc:       # SendRetryError, MembersSyncError, unknown room
             raise TransientError(exc.__class__.__name__) from None
         except RuntimeError:
             if self._stopping:                  # the HTTP session was closed under us
+                self._remember_txn(key, txn)
                 raise TransientError("stopping") from None
             raise
         if isinstance(resp, RoomSendResponse):
             return resp.event_id
-        raise error_for(resp)
+        error = self._fail(resp)
+        if isinstance(error, TransientError):
+            self._remember_txn(key, txn)
+        raise error
+
+    def _remember_txn(self, key: str, txn: str) -> None:
+        self._retry_txn[key] = txn
+        while len(self._retry_txn) > 10_000:        # bounded; the oldest go first
+            self._retry_txn.pop(next(iter(self._retry_txn)))
+
+    # ------------------------------------------------- which room a copy is in
+    def _tag(self, room_id: str) -> str:
+        return hmac.new(self._tag_key, room_id.encode(), hashlib.sha256).hexdigest()[:16]
+
+    def message_id(self, room_id: str, event_id: str) -> str:
+        """The id the outbox records for a copy: the event id and a keyed tag of its room.
+
+        The room is part of the id so that edits and deletions find copies in an older DM
+        room of the same person; it is a keyed hash, so the database never holds the room id
+        (which would name the participant's homeserver).
+        """
+        return f"{event_id}|{self._tag(room_id)}"
+
+    def _room_of_tag(self, address: str, tag: str) -> str | None:
+        client = self.client
+        assert client is not None
+        user_id = self.state.user_of_room.get(address)
+        rooms = [r for r in client.rooms if r not in self._leaving]
+        same = [r for r in rooms if r == address or (user_id and self.state.user_of_room.get(r) == user_id)]
+        for room_id in same + rooms:
+            if hmac.compare_digest(self._tag(room_id), tag):
+                return room_id
+        return None
 
     async def send(self, address: str, message: Rendered) -> str:
         room_id, _ = await self._room_for(address)
+        if message.reply_to:
+            message = replace(message, reply_to=message.reply_to.partition("|")[0])
         if message.document is None:
-            return await self._send_event(room_id, text_content(message))
+            return self.message_id(room_id, await self._send_event(room_id, text_content(message)))
         first = None
         if message.text.strip() or message.buttons:
             first = await self._send_event(room_id, text_content(message))
         file_id = await self._send_file(room_id, *message.document)
-        return first or file_id
+        return self.message_id(room_id, first or file_id)
 
     async def _send_file(self, room_id: str, name: str, data: bytes) -> str:
         client = self.client
@@ -285,7 +372,7 @@ class MatrixTransport(MatrixInbound):
         except NETWORK_ERRORS as exc:
             raise TransientError(exc.__class__.__name__) from None
         if not isinstance(resp, UploadResponse):
-            raise error_for(resp)
+            raise self._fail(resp)
         content: dict[str, Any] = {"msgtype": "m.file", "body": name, "filename": name,
                                    "info": {"mimetype": mimetype, "size": len(data)}}
         if encrypted and keys:
@@ -294,8 +381,16 @@ class MatrixTransport(MatrixInbound):
             content["url"] = resp.content_uri
         return await self._send_event(room_id, content)
 
-    async def _check_target(self, address: str, event_id: str) -> str:
-        """The room of a message we sent, checked to still exist; MessageGone if it does not."""
+    async def _target_room(self, address: str, event_id: str, tag: str) -> str:
+        """The room a copy was sent to (from its tag; older ids without one: the address)."""
+        if tag:
+            client = self.client
+            if client is None or self._stopping or not self._ready.is_set():
+                raise TransientError("matrix is not running or not synced yet")
+            room_id = self._room_of_tag(address, tag)
+            if room_id is None:
+                raise MessageGone("the message is in a room the bot has left")
+            return room_id
         try:
             room_id, redirected = await self._room_for(address)
         except Unreachable:
@@ -304,27 +399,69 @@ class MatrixTransport(MatrixInbound):
             raise
         if redirected:
             raise MessageGone("the message is in a room the bot has left")
+        return room_id
+
+    async def _check_target(self, address: str, message_id: str) -> tuple[str, str]:
+        """(room, event) of a message we sent, checked to still exist; MessageGone if not."""
+        event_id, _, tag = message_id.partition("|")
+        room_id = await self._target_room(address, event_id, tag)
+        self._check_pause()
         try:
             resp = await self.client.room_get_event(room_id, event_id)
         except NETWORK_ERRORS as exc:
             raise TransientError(exc.__class__.__name__) from None
         if not isinstance(resp, RoomGetEventResponse):
-            raise error_for(resp, target_event=True)
+            raise self._fail(resp, target_event=True)
         ev = resp.event
         unsigned = (getattr(ev, "source", None) or {}).get("unsigned") or {}
         if isinstance(ev, RedactedEvent) or "redacted_because" in unsigned:
             raise MessageGone("already redacted")
-        return room_id
+        return room_id, event_id
 
     async def edit(self, address: str, message_id: str, message: Rendered) -> None:
-        room_id = await self._check_target(address, message_id)
-        await self._send_event(room_id, edit_content(message_id, message))
+        room_id, event_id = await self._check_target(address, message_id)
+        await self._send_event(room_id, edit_content(event_id, message))
 
     async def delete(self, address: str, message_id: str) -> None:
-        room_id = await self._check_target(address, message_id)
+        room_id, event_id = await self._check_target(address, message_id)
+        # The edits (m.replace events) carry the edited text: they go first, then the original.
+        for edit_id in await self._own_edits(room_id, event_id):
+            await self._redact(room_id, edit_id, target_event=False)
+        await self._redact(room_id, event_id, target_event=True)
+
+    async def _own_edits(self, room_id: str, event_id: str) -> list[str]:
+        """Ids of the bot's own edits of an event (relations are visible unencrypted)."""
+        client = self.client
+        assert client is not None
+        found: list[str] = []
+        start: str | None = None
+        for _ in range(20):                     # a copy is edited a handful of times at most
+            method, path = Api.room_get_event_relations(client.access_token, room_id, event_id,
+                                                        RelationshipType.replacement, paginate_from=start)
+            try:
+                resp = await client._send(RoomEventRelationsResponse, method, path,
+                                          response_data=(room_id, event_id))
+            except NETWORK_ERRORS as exc:
+                raise TransientError(exc.__class__.__name__) from None
+            if not isinstance(resp, RoomEventRelationsResponse):
+                raise self._fail(resp, target_event=True)
+            for ev in resp.events:
+                src = getattr(ev, "source", None) or {}
+                if src.get("sender") == self.user_id and "redacted_because" not in (src.get("unsigned") or {}):
+                    found.append(src.get("event_id") or ev.event_id)
+            start = resp.next_batch
+            if not start:
+                break
+        return found
+
+    async def _redact(self, room_id: str, event_id: str, *, target_event: bool) -> None:
+        self._check_pause()
         try:
-            resp = await self.client.room_redact(room_id, message_id)
+            resp = await self.client.room_redact(room_id, event_id)
         except NETWORK_ERRORS as exc:
             raise TransientError(exc.__class__.__name__) from None
         if not isinstance(resp, RoomRedactResponse):
-            raise error_for(resp, target_event=True)
+            error = self._fail(resp, target_event=True)
+            if isinstance(error, MessageGone) and not target_event:
+                return                          # that edit is gone already
+            raise error

@@ -14,8 +14,10 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from nio import Event, MegolmEvent, MessageDirection, RoomMessagesResponse, SyncResponse
+from nio import Api, Event, MegolmEvent, MessageDirection, RoomKeyRequestResponse, RoomMessagesResponse, SyncResponse
 from nio.exceptions import EncryptionError, LocalProtocolError
+
+from bot.transports.matrix_keys import MatrixKeys
 
 from bot.events import IncomingEvent, Kind, PlatformUser, Rendered
 from bot.transports.base import (
@@ -34,7 +36,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("bot.transports.matrix")
 
 PENDING_MAX_AGE = 7 * 24 * 3600      # seconds an undecryptable event is retried
-KEY_REQUEST_AFTER = 5.0              # seconds before asking the sender's devices for a key
+TELL_AFTER = 10.0                    # seconds before the sender is asked to send it again
+PENDING_POLL_MS = 1000               # long-poll while an event waits (the timers above must run)
 BACKFILL_PAGES = 20
 SYNC_FILTER = {
     "presence": {"not_types": ["*"]},
@@ -60,7 +63,7 @@ def _server_of(user_id: str) -> str:
     return user_id.partition(":")[2].lower()
 
 
-class MatrixInbound:
+class MatrixInbound(MatrixKeys):
     user_id: str
     client: "AsyncClient | None"
     state: "MatrixState"
@@ -88,6 +91,9 @@ class MatrixInbound:
     async def _connect(self) -> None:
         raise NotImplementedError
 
+    def message_id(self, room_id: str, event_id: str) -> str:
+        raise NotImplementedError
+
     # ------------------------------------------------------------------- sync
     async def _run(self) -> None:
         failures = 0
@@ -96,7 +102,7 @@ class MatrixInbound:
                 if not self._logged_in:
                     await self._connect()
                 else:
-                    await self._sync_once(timeout_ms=self.sync_timeout_ms)
+                    await self._sync_once(timeout_ms=self._poll_timeout())
                 failures = 0
             except asyncio.CancelledError:
                 if self._stopping:
@@ -112,6 +118,13 @@ class MatrixInbound:
                 log.error("matrix: sync round failed (%s)", exc.__class__.__name__,
                           exc_info=log.isEnabledFor(logging.DEBUG))
                 await self._sleep(min(2.0 ** failures, 60.0))
+
+    def _poll_timeout(self) -> int:
+        """Short polls while an undecryptable event waits for its timers (key request, telling
+        the sender); a key arriving wakes a long poll anyway."""
+        if any(not item.get("told") for item in self.state.pending):
+            return min(self.sync_timeout_ms, PENDING_POLL_MS)
+        return self.sync_timeout_ms
 
     async def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -133,9 +146,11 @@ class MatrixInbound:
         if not isinstance(resp, SyncResponse):
             raise error_for(resp)
         # From here on the batch is handled to the end, even if stop() is called meanwhile.
+        self._note_key_counts(resp)
         await self._handle_sync(resp, since, initial=first_ever)
         await self._housekeeping()
         await self._retry_pending()
+        self._report_counts()
         await self._retry_joins()
         self.state.next_batch = resp.next_batch
         self.state.save()
@@ -146,8 +161,7 @@ class MatrixInbound:
         client = self.client
         assert client is not None
         try:
-            if client.should_upload_keys:
-                await client.keys_upload()
+            await self._top_up_keys()
             await self._query_keys()
             if client.should_claim_keys:
                 await client.keys_claim(client.get_users_for_key_claiming())
@@ -361,9 +375,11 @@ class MatrixInbound:
         if parsed is None:
             event = IncomingEvent(user=user, kind=kind)
         else:
+            # A reply names one of the bot's copies: as recorded, with the tag of its room.
+            reply_to = self.message_id(room_id, parsed.reply_to) if parsed.reply_to else None
             event = IncomingEvent(user=user, kind=kind, text=parsed.text,
                                   platform_message_id=parsed.message_id or event_id,
-                                  reply_to_message_id=parsed.reply_to, media_kind=parsed.media_kind)
+                                  reply_to_message_id=reply_to, media_kind=parsed.media_kind)
         if self._dispatch is None:
             return
         await self._dispatch(event)
@@ -377,13 +393,16 @@ class MatrixInbound:
         if any(p["event"].get("event_id") == event_id for p in self.state.pending):
             return
         raw = dict(ev.source)
-        self.state.pending.append({"event": raw, "room_id": room_id, "since": time.time(), "requested": False})
+        self.state.pending.append({"event": raw, "room_id": room_id, "since": time.time(),
+                                   "requested": False, "told": False})
         log.info("matrix: an event could not be decrypted yet; it is kept and retried when keys arrive")
         while len(self.state.pending) > PENDING_KEEP:
             self.state.pending.pop(0)
+            self.state.counters["given_up"] += 1
             log.info("matrix: gave up on an undecryptable event (too many waiting)")
 
     async def _retry_pending(self) -> None:
+        """Decrypt what waits; ask for missing keys at once; tell the sender after a while."""
         client = self.client
         if not self.state.pending or client is None or client.olm is None:
             return
@@ -401,17 +420,52 @@ class MatrixInbound:
                 decrypted = None
             if decrypted is not None and not isinstance(decrypted, MegolmEvent) and hasattr(decrypted, "source"):
                 self.state.pending.remove(item)
+                self.state.counters["recovered"] += 1
                 log.info("matrix: a waiting event was decrypted")
                 if room_id in client.rooms:
-                    await self._on_event(room_id, decrypted)
+                    await self._on_event(room_id, decrypted)   # handled once; nothing more is said
                 continue
             if now - item["since"] > PENDING_MAX_AGE:
                 self.state.pending.remove(item)
+                self.state.counters["given_up"] += 1
                 log.info("matrix: gave up on an undecryptable event after %d days", PENDING_MAX_AGE // 86400)
-            elif not item["requested"] and now - item["since"] > KEY_REQUEST_AFTER:
-                item["requested"] = True
-                try:
-                    await client.request_room_key(ev)
-                    log.info("matrix: requested a missing room key")
-                except (LocalProtocolError, *NETWORK_ERRORS):
-                    pass     # the event stays pending and is retried after the next sync
+                continue
+            if not item["requested"]:
+                item["requested"] = await self._recover_key(ev)
+            if not item.get("told") and now - item["since"] >= TELL_AFTER:
+                item["told"] = await self._tell_unreadable(room_id)
+
+    async def _recover_key(self, ev: MegolmEvent) -> bool:
+        """Ask the sender's devices for the room key, and start a fresh Olm session with the
+        sending device when we have none (its key could not reach us): an ``m.dummy``."""
+        client = self.client
+        assert client is not None and client.olm is not None
+        self._unwedge(ev)
+        message = ev.as_key_request(ev.sender, client.device_id)
+        method, path, data = Api.to_device(client.access_token, message.type, message.as_dict(),
+                                           f"keyreq{ev.session_id[:16]}{int(time.time())}")
+        try:
+            await client._send(RoomKeyRequestResponse, method, path, data,
+                               (ev.session_id, ev.session_id, ev.room_id, ev.algorithm))
+            await self._claim_for_wedged()
+            if client.outgoing_to_device_messages:
+                await client.send_to_device_messages()
+        except (LocalProtocolError, *NETWORK_ERRORS) as exc:
+            log.info("matrix: asking for a missing room key failed for now (%s)", exc.__class__.__name__)
+            return False
+        log.info("matrix: requested a missing room key")
+        return True
+
+    async def _tell_unreadable(self, room_id: str) -> bool:
+        """Never silent: say kindly that the message could not be read and ask to resend."""
+        if self.client is None or room_id not in self.client.rooms or room_id in self._leaving:
+            return True                                  # nobody to tell any more
+        text = self.i18n.t(self.language, "matrix.undecryptable")
+        try:
+            await self._send_event(room_id, text_content(Rendered(text=text)))
+        except SendError as exc:
+            log.info("matrix: could not ask to resend an unreadable message yet (%s)", exc.__class__.__name__)
+            return False
+        self.state.counters["asked_to_resend"] += 1
+        log.info("matrix: asked a participant to send an unreadable message again")
+        return True

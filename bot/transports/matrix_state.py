@@ -4,7 +4,10 @@
   for its whole life (the password is used once, at the very first start);
 * nio's crypto store (``<user>_<device>.db``) - Olm account, Olm/Megolm sessions, trust;
 * ``sync.json`` - the sync token of the last batch whose events were all dispatched, the
-  encrypted events still waiting for their keys, and which DM room belongs to whom;
+  encrypted events still waiting for their keys, which DM room belongs to whom and the
+  decryption counters. It names participants (Matrix user ids), so it is sealed with a key
+  derived from the deployment's data key (AES-GCM); a plain file of an older version is
+  read once and sealed at the next write;
 * ``handled.log`` - the ids of recently dispatched events (bounded), so a batch fetched
   again after a crash is not handled twice.
 
@@ -13,12 +16,16 @@ any point leaves either the old or the new state, never a torn file.
 """
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
 from collections import deque
 from pathlib import Path
 from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +67,19 @@ def read_json(path: Path) -> Any:
         return None
 
 
+SEAL_AD = b"peerhaven matrix sync.json v1"
+COUNTERS = ("waiting", "recovered", "given_up", "asked_to_resend")
+
+
 class MatrixState:
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], key: bytes | None = None) -> None:
         self.path = Path(path)
+        self._aead = AESGCM(key) if key is not None else None
         self.next_batch: str | None = None
-        self.pending: list[dict[str, Any]] = []       # {"event": raw, "room_id", "since", "requested"}
+        # {"event": raw, "room_id", "since", "requested", "told"}
+        self.pending: list[dict[str, Any]] = []
+        self.counters: dict[str, int] = {name: 0 for name in COUNTERS if name != "waiting"}
+        self.fallback_published = False
         self.dm_of_user: dict[str, str] = {}          # user id -> their latest DM room
         self.user_of_room: dict[str, str] = {}        # DM room -> its participant (also rooms left)
         self._handled: deque[str] = deque()
@@ -103,8 +118,33 @@ class MatrixState:
                                          "access_token": access_token, "homeserver": homeserver})
 
     # ------------------------------------------------------------- sync state
+    def _open(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            return {}
+        if "sealed" not in data:
+            return data                     # an older, plain file: sealed at the next save
+        if self._aead is None:
+            raise RuntimeError("matrix: sync.json is sealed but no data key was given")
+        blob = base64.b64decode(data["sealed"])
+        try:
+            plain = self._aead.decrypt(blob[:12], blob[12:], SEAL_AD)
+        except InvalidTag:
+            raise RuntimeError("matrix: sync.json was sealed with another data key") from None
+        return json.loads(plain)
+
+    def _seal(self, data: dict[str, Any]) -> dict[str, Any]:
+        if self._aead is None:
+            raise RuntimeError("matrix: no data key to seal sync.json with")
+        nonce = os.urandom(12)
+        blob = nonce + self._aead.encrypt(nonce, json.dumps(data, separators=(",", ":")).encode(), SEAL_AD)
+        return {"sealed": base64.b64encode(blob).decode("ascii")}
+
     def load(self) -> None:
-        data = read_json(self.sync_file) or {}
+        data = self._open(read_json(self.sync_file))
+        counters = data.get("counters") or {}
+        for name in self.counters:
+            self.counters[name] = int(counters.get(name, 0))
+        self.fallback_published = bool(data.get("fallback_published"))
         self.next_batch = data.get("next_batch") or None
         self.pending = [p for p in data.get("pending", []) if isinstance(p, dict) and "event" in p]
         self.dm_of_user = dict(data.get("dm_of_user", {}))
@@ -122,8 +162,14 @@ class MatrixState:
         self._handled_lines = len(lines)
 
     def save(self) -> None:
-        write_atomic(self.sync_file, {"next_batch": self.next_batch, "pending": self.pending,
-                                      "dm_of_user": self.dm_of_user, "user_of_room": self.user_of_room})
+        write_atomic(self.sync_file, self._seal({
+            "next_batch": self.next_batch, "pending": self.pending, "dm_of_user": self.dm_of_user,
+            "user_of_room": self.user_of_room, "counters": self.counters,
+            "fallback_published": self.fallback_published}))
+
+    def decryption_counts(self) -> dict[str, int]:
+        """Undecryptable events: waiting now, recovered, given up, and how often we asked to resend."""
+        return {"waiting": len(self.pending), **self.counters}
 
     # ----------------------------------------------------------- handled ids
     def _remember(self, event_id: str) -> None:
