@@ -125,9 +125,22 @@ class ConsoleSection(_Strict):
     enabled: bool = False
 
 
+class CafesSection(_Strict):
+    # How often the elected scheduler looks for due reminders and announcements (seconds).
+    tick_seconds: int = Field(default=30, ge=1, le=600)
+    default_reminders: str = Field(default="7d,1d,2h", pattern=r"^\s*\d{1,3}[dhm](\s*,\s*\d{1,3}[dhm])*\s*$")
+    upcoming_per_series: int = Field(default=3, ge=1, le=12)   # occurrences kept materialised
+
+
 class CommunityConfig(_Strict):
     slug: str
     name: str
+    timezone: str | None = None          # cafés' wall-clock zone; default: bot.timezone
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else BotSection._known_zone(value)
 
     @field_validator("slug")
     @classmethod
@@ -172,6 +185,7 @@ class Config(_Strict):
     matrix: MatrixSection = Field(default_factory=MatrixSection)
     console: ConsoleSection = Field(default_factory=ConsoleSection)
     privacy: PrivacySection = Field(default_factory=PrivacySection)
+    cafes: CafesSection = Field(default_factory=CafesSection)
     operators: list[OperatorConfig] = Field(default_factory=list)
     groups: list[GroupConfig] = Field(default_factory=list)
 

@@ -110,7 +110,8 @@ async def run_console(rt: Runtime, stream: IO[str] | None = None) -> None:
 
     console = rt.transports["console"]
     assert isinstance(console, ConsoleTransport)
-    await rt.start(scheduler=False, worker=True)
+    # The scheduler runs too: a session that stays open gets its café reminders on time.
+    await rt.start(scheduler=True, worker=True)
     try:
         await console.read(stream, after_each=rt.worker.drain)
         await rt.worker.drain()

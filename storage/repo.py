@@ -15,6 +15,7 @@ from bot.events import PlatformUser
 from storage.crypto import IdentityVault
 from storage.keyring import KeyRing, KeyStore
 from storage.threads_repo import Threads
+from storage.cafes_repo import Cafes
 from storage.models import (
     Account, AppState, AuditEntry, Community, Delivery, Group, InviteCode, Member, OutboxItem, Person,
 )
@@ -454,6 +455,7 @@ class UnitOfWork:
         self.audit = Audit(session, clock)
         self.state = State(session, clock)
         self.threads = Threads(session, clock)
+        self.cafes = Cafes(session, clock)
 
 
 class Database:

@@ -1,0 +1,1 @@
+"""The café feature's logic that does not touch chat: schedules, reminders, calendar files."""
