@@ -76,6 +76,30 @@ class SafetySection(_Strict):
     posts_per_minute: int = Field(default=6, ge=1, le=120)
 
 
+class ModerationSection(_Strict):
+    # Shown in help, the onboarding rules and crisis answers, so nobody waits silently.
+    response_hours: str | dict[str, str] = "weekdays 9–15"
+    premoderate_first_posts: int = Field(default=0, ge=0, le=100)
+    # Escalating cool-downs for repeated warnings: the mute (hours) at the 1st, 2nd, … warning
+    # (0 = a notice only); from ``warn_queue_level`` on, a note asks the consultant to consider
+    # removal. One level decays after ``warn_decay_days`` without a new warning.
+    warn_mute_hours: list[int] = Field(default_factory=lambda: [0, 1, 24, 168])
+    warn_queue_level: int = Field(default=4, ge=1, le=100)
+    warn_decay_days: int = Field(default=30, ge=1, le=3650)
+
+    @field_validator("warn_mute_hours")
+    @classmethod
+    def _steps(cls, value: list[int]) -> list[int]:
+        if not value or any(h < 0 or h > 24 * 365 for h in value):
+            raise ValueError("give one or more hours between 0 and 8760, e.g. [0, 1, 24, 168]")
+        return value
+
+    def hours_text(self, lang: str) -> str:
+        if isinstance(self.response_hours, str):
+            return self.response_hours
+        return self.response_hours.get(lang) or next(iter(self.response_hours.values()), "")
+
+
 class PrivacySection(_Strict):
     post_retention_days: int = Field(default=0, ge=0, le=36500)       # 0 = keep
     audit_retention_days: int = Field(default=730, ge=1, le=36500)
@@ -186,6 +210,7 @@ class Config(_Strict):
     console: ConsoleSection = Field(default_factory=ConsoleSection)
     privacy: PrivacySection = Field(default_factory=PrivacySection)
     cafes: CafesSection = Field(default_factory=CafesSection)
+    moderation: ModerationSection = Field(default_factory=ModerationSection)
     operators: list[OperatorConfig] = Field(default_factory=list)
     groups: list[GroupConfig] = Field(default_factory=list)
 

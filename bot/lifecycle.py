@@ -17,6 +17,7 @@ from bot.i18n import I18n
 from bot.render import Renderer
 from bot.scheduler import build_scheduler, register_runtime, unregister_runtime
 from bot.transports.base import Transport
+from moderation.roles import sync_config_roles
 from handlers import build_router, feature_services, job_builders, register_renderers
 from storage.crypto import IdentityVault
 from storage.db import LeaderLock, make_engine, migrate
@@ -85,6 +86,7 @@ def build_runtime(config: Config, data_key: str, transports: dict[str, Transport
     with db.uow() as uow:
         uow.accounts.check_key()      # a wrong data key stops the start, not the first message
         directory.sync(uow)
+        sync_config_roles(uow, config)     # consultants named in the config (operator grants kept)
     i18n = I18n()
     renderer = Renderer(i18n, config)
     register_renderers(renderer)

@@ -5,6 +5,7 @@ import re
 import unicodedata
 
 from bot.router import Context, command
+from moderation.sanctions import join_refusal
 from storage.models import Member
 from storage.repo import pseudonym_key
 
@@ -24,7 +25,7 @@ def next_step(ctx: Context) -> None:
     person = ctx.person
     if person.consent_at is None:
         ctx.reply("onboarding.rules", contacts=ctx.config.safety.emergency_contacts,
-                  buttons=[[("button.agree", "/agree")]])
+                  hours=ctx.config.moderation.hours_text(ctx.lang), buttons=[[("button.agree", "/agree")]])
         return
     member = ctx.member
     if member is None:
@@ -68,6 +69,10 @@ def join(ctx: Context) -> None:
         ctx.reply("onboarding.join_bad_code")
         return
     group = ctx.uow.groups.get(invite.group_id)
+    refusal = join_refusal(ctx.uow, ctx.person.id, invite, ctx.clock.now())
+    if refusal is not None:
+        ctx.reply(refusal)
+        return
     existing = ctx.uow.members.in_group(ctx.person.id, invite.group_id)
     if existing is not None:
         ctx.person.current_member_id = existing.id
@@ -232,7 +237,10 @@ def help_(ctx: Context) -> None:
             return
         ctx.reply("help.no_topic", topic=topic[:40], contacts=contacts)
         return
-    ctx.reply("help.overview", sections=help_sections(ctx, consultant), contacts=contacts)
+    sections = help_sections(ctx, consultant)
+    # So nobody waits silently: when the consultant is usually there (moderation.response_hours).
+    sections.append({"t": "mod.response_hours", "params": {"hours": ctx.config.moderation.hours_text(ctx.lang)}})
+    ctx.reply("help.overview", sections=sections, contacts=contacts)
 
 
 @command("language", before_consent=True, aliases=("språk",), group="start")
@@ -265,6 +273,8 @@ def me(ctx: Context) -> None:
         }})
     extra = ctx.services.get("me_sections")
     sections = extra(ctx) if extra else []
+    sanctions = ctx.services.get("me_moderation")
+    sections += sanctions(ctx) if sanctions else []
     quiet = "-"
     if ctx.person.quiet_start is not None and ctx.person.quiet_end is not None:
         quiet = f"{ctx.person.quiet_start // 60:02d}:{ctx.person.quiet_start % 60:02d}-" \

@@ -13,6 +13,8 @@ from bot.events import Rendered
 from bot.render import RenderContext
 from bot.router import Context
 from storage.models import Member, Person, Post, Thread
+from moderation import queue as mod_queue
+from moderation.sanctions import publish_gate
 from storage.repo import BULK, Claimed, UnitOfWork
 
 MAX_POST = 4000
@@ -86,12 +88,23 @@ def publish(ctx: Context, thread: Thread, body: str, reply_to: int | None = None
     if thread.locked and member.role != "consultant":
         ctx.reply("thread.locked", thread=thread.id)
         return None
+    gate, until = publish_gate(ctx.uow, ctx.config, member)
+    if gate == "mute":       # kept, not lost: the member sends it when the mute ends
+        ctx.uow.threads.save_draft(member.id, body, thread.id, reply_to)
+        ctx.reply("mod.muted_draft", until=local_time(ctx, until))
+        return None
     limit = ctx.config.safety.posts_per_minute
     if ctx.uow.threads.recent_posts_by(member.id, ctx.clock.now() - timedelta(minutes=1)) >= limit:
         ctx.uow.threads.save_draft(member.id, body, thread.id, reply_to)
         ctx.reply("flood.slow_down", count=limit)
         return None
     source = (ctx.account.id, ctx.event.platform_message_id) if ctx.event.platform_message_id else None
+    if gate == "hold":       # a newcomer's first posts wait for the consultant's approval
+        post = ctx.uow.threads.add_post(thread, member.id, body, reply_to, source, status="held")
+        mod_queue.add_item(ctx.uow, thread.group_id, "held", post_id=post.id, subject_member_id=member.id)
+        member.current_thread_id = thread.id
+        ctx.reply("mod.held_wait", post=post.id, hours=ctx.config.moderation.hours_text(ctx.lang))
+        return None
     post = ctx.uow.threads.add_post(thread, member.id, body, reply_to, source)
     ctx.uow.threads.mark_read(member.id, thread.id, post.id)
     member.current_thread_id = thread.id
@@ -106,7 +119,15 @@ def fan_out(uow: UnitOfWork, ctx: Context, post: Post, thread: Thread, exclude_p
     follows = uow.threads.follow_map(thread.id)
     posters = uow.threads.posters(thread.id)
     rows: list[dict] = []
-    for member, person, account_id in uow.threads.recipients(thread.group_id, exclude_person_id):
+    recipients = uow.threads.recipients(thread.group_id, exclude_person_id)
+    # A person with linked accounts gets each post once, on the account they use.
+    seen: dict[int, int] = {}
+    for _, person, _ in recipients:
+        seen[person.id] = seen.get(person.id, 0) + 1
+    chosen = uow.moderation.delivery_accounts({p for p, n in seen.items() if n > 1})
+    for member, person, account_id in recipients:
+        if chosen.get(person.id, account_id) != account_id:
+            continue
         if person.notify in ("off", "digest") or uow.threads.paused_or_off(person, now):
             continue
         follow = follows.get(member.id)

@@ -6,6 +6,7 @@ from handlers.posting import (
     MAX_TITLE, delete_post, edit_post, own_post, parse_id, post_from_reply, publish, render_post,
     visible_thread,
 )
+from moderation import queue as mod_queue
 from storage.models import Member
 from storage.repo import DIRECT
 
@@ -228,8 +229,11 @@ def report(ctx: Context) -> None:
     if post is None or visible_thread(ctx, post.thread_id) is None:
         ctx.reply("post.not_found", post=post_id)
         return
-    ctx.uow.threads.add_report(post.id, ctx.member.id, reason[:1000] or None)
-    ctx.uow.audit.add("report_post", group_id=ctx.member.group_id, target=f"p{post.id}")
+    report = ctx.uow.threads.add_report(post.id, ctx.member.id, reason[:1000] or None)
+    # Neither the audit row nor the queue item names the reporter.
+    ctx.uow.audit.add("report_post", group_id=ctx.member.group_id, target=f"post:{post.id}")
+    mod_queue.add_item(ctx.uow, ctx.member.group_id, "report", post_id=post.id, report_id=report.id,
+                       body=reason[:1000] or None)
     ctx.reply("report.thanks", post=post.id)
 
 

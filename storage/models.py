@@ -89,6 +89,8 @@ class InviteCode(Base):
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     uses: Mapped[int] = mapped_column(Integer, default=0)
+    max_uses: Mapped[int | None] = mapped_column(Integer)      # None: unlimited (`mod invite … uses`)
+    expires_at: Mapped[datetime | None]
 
 
 class Member(Base):

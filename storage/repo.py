@@ -16,6 +16,7 @@ from storage.crypto import IdentityVault
 from storage.keyring import KeyRing, KeyStore
 from storage.threads_repo import Threads
 from storage.cafes_repo import Cafes
+from storage.moderation_repo import ModerationRepo
 from storage.models import (
     Account, AppState, AuditEntry, Community, Delivery, Group, InviteCode, Member, OutboxItem, Person,
 )
@@ -456,6 +457,7 @@ class UnitOfWork:
         self.state = State(session, clock)
         self.threads = Threads(session, clock)
         self.cafes = Cafes(session, clock)
+        self.moderation = ModerationRepo(session, clock)
 
 
 class Database:
