@@ -131,6 +131,13 @@ def test_no_identity_leaks_and_exactly_once_delivery(tmp_path_factory, first, na
                 await say(i, f"/name {arg}")
             elif kind == "fresh":
                 await say(i, f"/name --fresh {arg}")
+            if kind in ("onboard", "rename", "fresh"):
+                # a member whose onboarding name was taken finishes onboarding with /name
+                with rt.db.uow() as uow:
+                    acc = uow.accounts.find(user(i).platform, user(i).user_id)
+                    member = uow.members.in_group(acc.person_id, 1) if acc else None
+                    if member is not None and member.pseudonym:
+                        onboarded.add(i)
             for new_id in post_ids() - before:
                 for j in onboarded:
                     if j != i:
