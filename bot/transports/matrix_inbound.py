@@ -110,7 +110,7 @@ class MatrixInbound(MatrixKeys):
                 raise
             except (SendError, *NETWORK_ERRORS) as exc:
                 failures += 1
-                delay = min(2.0 ** failures, 60.0)
+                delay = min(2.0 ** failures, 15.0)      # back soon after a homeserver restart
                 log.warning("matrix: sync failed (%s); retrying in %.0fs", exc.__class__.__name__, delay)
                 await self._sleep(delay)
             except Exception as exc:             # a bug: keep syncing; details only at DEBUG

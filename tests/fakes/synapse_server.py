@@ -263,7 +263,8 @@ class SynapseServer:
             raise SynapseError("already started")
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "media_store").mkdir(exist_ok=True)
-        self.port = _free_port()
+        if self.port is None:              # a restart keeps the port: clients keep their URL
+            self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._write_signing_key()
         self.config_path.write_text(_yaml_dump(self.build_config()))
