@@ -9,7 +9,7 @@ from bot.config import Config
 from bot.delivery import OutboxWorker
 from bot.events import IncomingEvent, Kind, PlatformUser
 from bot.i18n import I18n
-from bot.router import MAX_INPUT, Context, Router, clean_text, parse_command
+from bot.router import MAX_INPUT, Context, Router, clean_text, looks_like_command, parse_command
 from storage.crypto import IdentityVault
 from storage.repo import Database, UnitOfWork
 
@@ -123,6 +123,10 @@ class App:
         parsed = parse_command(text)
         if parsed is not None:
             self._command(ctx, *parsed)
+            return
+        if looks_like_command(text):
+            # "/", "//", "/ threads", "!": a mistyped command, never a post.
+            ctx.reply("hard.command_unparsed")
             return
         if ctx.person.consent_at is None:
             ctx.reply("onboarding.need_start")

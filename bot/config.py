@@ -74,6 +74,8 @@ class SafetySection(_Strict):
     crisis_words: dict[str, list[str]] = Field(default_factory=dict)
     local_place_names: list[str] = Field(default_factory=list)
     posts_per_minute: int = Field(default=6, ge=1, le=120)
+    threads_per_hour: int = Field(default=5, ge=1, le=120)   # new threads per member
+    joins_per_hour: int = Field(default=10, ge=1, le=1000)   # join attempts per person (code guessing)
 
 
 class ModerationSection(_Strict):
@@ -103,6 +105,7 @@ class ModerationSection(_Strict):
 class PrivacySection(_Strict):
     post_retention_days: int = Field(default=0, ge=0, le=36500)       # 0 = keep
     audit_retention_days: int = Field(default=730, ge=1, le=36500)
+    draft_expiry_days: int = Field(default=7, ge=1, le=365)           # unsent drafts are deleted after
     # A person whose identity an operator looked up (break-glass) is told after this many days
     # (0 = at once): a delay may be needed while, say, a safeguarding concern is handled.
     breakglass_notice_days: int = Field(default=0, ge=0, le=90)

@@ -6,6 +6,7 @@ The network is touched only by the outbox worker, after the transaction commits.
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -152,13 +153,24 @@ def clean_text(text: str) -> str:
                    or unicodedata.category(ch) == "Cf" and ch in "\u200d")
 
 
+_HEAD_RE = re.compile(r"(\S*)(.*)", re.DOTALL)
+
+
+def looks_like_command(text: str) -> bool:
+    """A message starting with ``/`` or ``!`` is meant for the bot, never for the group."""
+    return text.lstrip()[:1] in ("/", "!")
+
+
 def parse_command(text: str) -> tuple[str, str] | None:
-    """``/name args`` or ``!name args`` -> (name, args). Telegram's ``/name@Bot`` works too."""
+    """``/name args`` or ``!name args`` -> (name, args). Telegram's ``/name@Bot`` works too.
+
+    Any Unicode whitespace (a tab, a no-break space from a phone keyboard) ends the name.
+    """
     stripped = text.lstrip()
     if len(stripped) < 2 or stripped[0] not in "/!":
         return None
     head, _, rest = stripped[1:].partition("\n")
-    first, _, tail = head.partition(" ")
+    first, tail = _HEAD_RE.match(head).groups()  # type: ignore[union-attr]
     name = first.split("@", 1)[0].casefold()
     if not name or not all(ch.isalnum() or ch in "-_" for ch in name):
         return None

@@ -76,12 +76,27 @@ def body_problem(body: str) -> str | None:
     return None
 
 
+def group_tag(uow: UnitOfWork, person_id: int | None, group_id: int) -> dict | str:
+    """" (ReConnect)" after a thread for someone in several groups; nothing for everyone else."""
+    if person_id is None or len(uow.members.of_person(person_id)) < 2:
+        return ""
+    group = uow.groups.get(group_id)
+    return {"t": "hard.group_tag", "params": {"group": group.name}} if group is not None else ""
+
+
 def publish(ctx: Context, thread: Thread, body: str, reply_to: int | None = None) -> Post | None:
-    """Validate, apply flood control, store and fan out. Returns the post, or None if held back."""
+    """Validate, apply flood control, store and fan out. Returns the post, or None if held back.
+
+    Text held back for any reason but being empty is kept as a draft: nothing typed is lost.
+    """
     member = ctx.member
     assert member is not None
     body = body.strip()
     problem = body_problem(body)
+    if problem == "post.too_long":
+        draft = ctx.uow.drafts.keep(member.id, body, "too_long", thread_id=thread.id, reply_to=reply_to)
+        ctx.reply("draft.kept_too_long", limit=MAX_POST, length=len(body), draft=draft.id)
+        return None
     if problem:
         ctx.reply(problem, limit=MAX_POST, count=len(body))
         return None
@@ -95,8 +110,8 @@ def publish(ctx: Context, thread: Thread, body: str, reply_to: int | None = None
         return None
     limit = ctx.config.safety.posts_per_minute
     if ctx.uow.threads.recent_posts_by(member.id, ctx.clock.now() - timedelta(minutes=1)) >= limit:
-        ctx.uow.threads.save_draft(member.id, body, thread.id, reply_to)
-        ctx.reply("flood.slow_down", count=limit)
+        draft = ctx.uow.drafts.keep(member.id, body, "flood", thread_id=thread.id, reply_to=reply_to)
+        ctx.reply("flood.slow_down", count=limit, draft=draft.id)
         return None
     source = (ctx.account.id, ctx.event.platform_message_id) if ctx.event.platform_message_id else None
     if gate == "hold":       # a newcomer's first posts wait for the consultant's approval
@@ -109,7 +124,8 @@ def publish(ctx: Context, thread: Thread, body: str, reply_to: int | None = None
     ctx.uow.threads.mark_read(member.id, thread.id, post.id)
     member.current_thread_id = thread.id
     fan_out(ctx.uow, ctx, post, thread, exclude_person_id=ctx.person.id)
-    ctx.reply("post.published", post=post.id, thread=thread.id, title=thread.title)
+    ctx.reply("post.published", post=post.id, thread=thread.id, title=thread.title,
+              group=group_tag(ctx.uow, ctx.person.id, thread.group_id))
     return post
 
 

@@ -1,9 +1,11 @@
 """The anonymous forum: threads, new, read, more, reply, plain text, edit, delete, send, report."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bot.router import Context, command, on_edit, on_reply, on_text, parse_command
 from handlers.posting import (
-    MAX_TITLE, delete_post, edit_post, own_post, parse_id, post_from_reply, publish, render_post,
+    MAX_TITLE, delete_post, group_tag, edit_post, own_post, parse_id, post_from_reply, publish, render_post,
     visible_thread,
 )
 from moderation import queue as mod_queue
@@ -48,11 +50,21 @@ def threads(ctx: Context) -> None:
     ctx.reply("thread.list", lines=lines)
 
 
+CLOSED_WORD = "closed"
+
+
+def is_closed_request(title: str) -> bool:
+    """``new closed <title>``: the lower-case keyword alone, so that a title that merely
+    starts with the word ("Closed doors and anxiety") is an ordinary open thread."""
+    first, _, rest = title.partition(" ")
+    return first == CLOSED_WORD and bool(rest.strip())
+
+
 @command("new", needs_member=True, group="threads", needs_args=True)
 def new(ctx: Context) -> None:
     title, _, body = ctx.args.strip().partition("\n")
     title = " ".join(title.split())
-    if title.casefold().startswith("closed "):
+    if is_closed_request(title):
         ctx.reply("thread.closed_later")
         return
     if not title:
@@ -61,15 +73,26 @@ def new(ctx: Context) -> None:
     if len(title) > MAX_TITLE:
         ctx.reply("thread.title_too_long", limit=MAX_TITLE, count=len(title))
         return
+    start_thread(ctx, title, body)
+
+
+def start_thread(ctx: Context, title: str, body: str) -> None:
+    """Create a thread (rate-limited like posts: the text is kept as a draft when over the limit)."""
     member = ctx.member
+    limit = ctx.config.safety.threads_per_hour
+    if ctx.uow.threads.recent_threads_by(member.id, ctx.clock.now() - timedelta(hours=1)) >= limit:
+        draft = ctx.uow.drafts.keep(member.id, body.strip(), "thread_flood", title=title)
+        ctx.reply("draft.thread_flood", limit=limit, draft=draft.id)
+        return
     thread = ctx.uow.threads.create(member.group_id, title, member.id)
     ctx.uow.threads.state(member.id, thread.id).follow = True
     member.current_thread_id = thread.id
+    group = group_tag(ctx.uow, ctx.person.id, member.group_id)
     if body.strip():
-        ctx.reply("thread.created", thread=thread.id, title=title)
+        ctx.reply("thread.created", thread=thread.id, title=title, group=group)
         publish(ctx, thread, body)
     else:
-        ctx.reply("thread.created_wait", thread=thread.id, title=title)
+        ctx.reply("thread.created_wait", thread=thread.id, title=title, group=group)
 
 
 def show_page(ctx: Context, member: Member, thread_id: int, before: int | None) -> None:
@@ -130,8 +153,8 @@ def plain_text(ctx: Context) -> None:
         return
     thread = visible_thread(ctx, member.current_thread_id)
     if thread is None:
-        ctx.uow.threads.save_draft(member.id, ctx.args.strip()[:4000], None, None)
-        ctx.reply("thread.which")
+        draft = ctx.uow.drafts.keep(member.id, ctx.args.strip(), "no_thread")
+        ctx.reply("thread.which", draft=draft.id)
         threads(ctx)
         return
     publish(ctx, thread, ctx.args)
@@ -194,25 +217,6 @@ def delete(ctx: Context) -> None:
     post = own_post(ctx, post_id)
     if post is not None:
         delete_post(ctx, post)
-
-
-@command("send", needs_member=True, group="threads")
-def send_draft(ctx: Context) -> None:
-    member = ctx.member
-    draft = ctx.uow.threads.latest_draft(member.id)
-    if draft is None:
-        ctx.reply("draft.none")
-        return
-    thread_id = parse_id(ctx.args, "t") if ctx.args.strip() else draft.thread_id
-    if thread_id is None:
-        ctx.reply("thread.which")
-        return
-    thread = _need_thread(ctx, thread_id)
-    if thread is None:
-        return
-    body, reply_to = draft.body, draft.reply_to_post_id
-    ctx.uow.threads.drop_draft(draft)      # publish keeps a new draft if it is held back again
-    publish(ctx, thread, body, reply_to=reply_to)
 
 
 @command("report", needs_member=True, group="threads")

@@ -272,7 +272,7 @@ class ThreadState(Base):
 
 
 class Draft(Base):
-    """Text that was not published (flood control, no thread chosen): one command sends it."""
+    """Text that was not published; ``drafts``/``send``/``discard`` act on it (handlers/drafts.py)."""
 
     __tablename__ = "drafts"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -281,6 +281,10 @@ class Draft(Base):
     body: Mapped[str] = mapped_column(Text)
     reply_to_post_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime]
+    # Why it was kept back (storage/drafts_repo.py KINDS) and, for a thread not yet created
+    # (thread flood limit), the title it will get.
+    kind: Mapped[str] = mapped_column(String(16), default="kept", server_default="kept")
+    title: Mapped[str | None] = mapped_column(String(120))
 
 
 class Report(Base):

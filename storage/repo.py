@@ -14,6 +14,7 @@ from bot.clock import Clock
 from bot.events import PlatformUser
 from storage.crypto import IdentityVault
 from storage.keyring import KeyRing, KeyStore
+from storage.drafts_repo import Drafts
 from storage.threads_repo import Threads
 from storage.cafes_repo import Cafes
 from storage.moderation_repo import ModerationRepo
@@ -458,6 +459,7 @@ class UnitOfWork:
         self.threads = Threads(session, clock)
         self.cafes = Cafes(session, clock)
         self.moderation = ModerationRepo(session, clock)
+        self.drafts = Drafts(session, clock)
 
 
 class Database:

@@ -95,6 +95,10 @@ class Threads:
         return self.s.scalar(select(func.count()).select_from(Post).where(
             Post.author_member_id == member_id, Post.created_at >= since)) or 0
 
+    def recent_threads_by(self, member_id: int, since: datetime) -> int:
+        return self.s.scalar(select(func.count()).select_from(Thread).where(
+            Thread.creator_member_id == member_id, Thread.created_at >= since)) or 0
+
     def activity_since(self, group_id: int, member_id: int, since: datetime) -> list[tuple[Thread, int]]:
         q = (select(Thread, func.count(Post.id)).join(Post, Post.thread_id == Thread.id)
              .where(Thread.group_id == group_id, Thread.closed.is_(False), Post.status == "published",
@@ -122,10 +126,19 @@ class Threads:
         return {m: f for m, f in rows}
 
     def start_over(self, old_member_id: int, new_member_id: int) -> None:
-        """Carry unsent drafts over; drop per-thread state, since following the threads one
-        started or answered under the old name would hint at who the new name is."""
+        """Drop the old member's drafts (sending them under the new name would link the two)
+        and per-thread state (following the threads one started or answered under the old
+        name would hint at who the new name is). The new member starts with every thread of
+        the group read up to now, the same for every thread, so the old name's own posts do
+        not show as unread and nothing tells which threads the old name was in."""
         self.s.execute(delete(ThreadState).where(ThreadState.member_id == old_member_id))
-        self.s.execute(update(Draft).where(Draft.member_id == old_member_id).values(member_id=new_member_id))
+        self.s.execute(delete(Draft).where(Draft.member_id == old_member_id))
+        old = self.s.get(Member, old_member_id)
+        latest = (select(Post.thread_id, func.max(Post.id)).join(Thread, Thread.id == Post.thread_id)
+                  .where(Thread.group_id == old.group_id).group_by(Post.thread_id))
+        for thread_id, last in self.s.execute(latest).all():
+            self.s.add(ThreadState(member_id=new_member_id, thread_id=thread_id, last_read_post_id=last))
+        self.s.flush()
 
     def forget_sources(self, member_id: int) -> None:
         """Unlink a member's posts from the platform messages (and so the account) they came from."""
@@ -145,20 +158,7 @@ class Threads:
     def posters(self, thread_id: int) -> set[int]:
         return set(self.s.scalars(select(Post.author_member_id).where(Post.thread_id == thread_id).distinct()))
 
-    # drafts and reports ------------------------------------------------------
-    def save_draft(self, member_id: int, body: str, thread_id: int | None, reply_to: int | None) -> Draft:
-        draft = Draft(member_id=member_id, body=body, thread_id=thread_id, reply_to_post_id=reply_to,
-                      created_at=self.clock.now())
-        self.s.add(draft)
-        self.s.flush()
-        return draft
-
-    def latest_draft(self, member_id: int) -> Draft | None:
-        return self.s.scalar(select(Draft).where(Draft.member_id == member_id).order_by(Draft.id.desc()))
-
-    def drop_draft(self, draft: Draft) -> None:
-        self.s.delete(draft)
-
+    # reports ---------------------------------------------------------------
     def add_report(self, post_id: int, reporter_member_id: int, reason: str | None) -> Report:
         report = Report(post_id=post_id, reporter_member_id=reporter_member_id, reason=reason,
                         created_at=self.clock.now(), status="open")

@@ -36,7 +36,8 @@ def test_every_key_used_in_code_is_in_the_catalogue() -> None:
                 if key.split(".")[0] in {"onboarding", "name", "help", "me", "input", "command", "error",
                                          "language", "community", "role", "notify", "word", "button",
                                          "reminder", "thread", "post", "mod", "report", "flood", "digest",
-                                         "settings", "privacy", "reveal", "cafe", "safety", "link"}:
+                                         "settings", "privacy", "reveal", "cafe", "safety", "link",
+                                         "draft", "hard"}:
                     used.add(key)
     missing = {k for k in used if not i18n.has(k)}
     assert not missing, sorted(missing)
