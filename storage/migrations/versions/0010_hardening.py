@@ -1,13 +1,13 @@
 """hardening: draft kinds and titles
 
 Revision ID: 0010
-Revises: 0061
+Revises: 0050
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0010'
-down_revision = '0061'
+down_revision = '0050'
 branch_labels = None
 depends_on = None
 
