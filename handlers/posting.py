@@ -105,7 +105,7 @@ def publish(ctx: Context, thread: Thread, body: str, reply_to: int | None = None
         return None
     gate, until = publish_gate(ctx.uow, ctx.config, member)
     if gate == "mute":       # kept, not lost: the member sends it when the mute ends
-        ctx.uow.threads.save_draft(member.id, body, thread.id, reply_to)
+        ctx.uow.drafts.keep(member.id, body, "mute", thread_id=thread.id, reply_to=reply_to)
         ctx.reply("mod.muted_draft", until=local_time(ctx, until))
         return None
     limit = ctx.config.safety.posts_per_minute

@@ -1,13 +1,13 @@
 """hardening: draft kinds and titles
 
 Revision ID: 0010
-Revises: 0050
+Revises: 0020
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0010'
-down_revision = '0050'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 
