@@ -23,6 +23,7 @@ from bot.scheduler import runtime
 from handlers.posting import parse_id
 from storage.models import Member
 from storage.models_cafes import Cafe
+from moderation.roles import is_consultant_of
 from storage.repo import Claimed, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -32,10 +33,9 @@ FEW = 3
 
 # -- shared helpers (also used by cafes_admin) -----------------------------------------
 def is_consultant(uow: UnitOfWork, member: Member | None, group_id: int) -> bool:
-    """The one authorisation check for café management. Temporary: the role column; it
-    switches to moderation.roles once that lands."""
-    return member is not None and member.group_id == group_id and member.role == "consultant" \
-        and member.status == "active"
+    """The one authorisation check for café management: the same as for every ``mod``
+    command (moderation.roles), so a banned or removed consultant cannot act either."""
+    return is_consultant_of(uow, member, group_id)
 
 
 def when_text(lang: str, cafe: Cafe) -> str:

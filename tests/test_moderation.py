@@ -232,3 +232,36 @@ async def test_alerts_off_and_topic_pinned_and_invite_limits(group) -> None:
     for line in ("/start", "/agree", f"/join {code}"):
         await h.say("fay", line)
     assert "used up or has expired" in h.last("fay")
+
+
+async def test_roles_are_re_synced_from_the_config_at_start_and_audited(make_runtime, tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'roles.db'}"
+    rt = make_runtime(url=url, config=test_config(url))
+    h = Harness(rt)
+    await h.onboard("lillian", "Lillian")
+    await h.say("lillian", "/mod queue")
+    assert "The queue is empty" in h.last("lillian")
+    rt.db.engine.dispose()
+    rt2 = make_runtime(url=url, config=test_config(url, consultants=["console:someone-else"]))
+    h2 = Harness(rt2)
+    await h2.say("lillian", "/mod queue")
+    assert "That is for the group's consultant." in h2.last("lillian")
+    with rt2.db.uow() as uow:
+        actions = [e.action for e in uow.session.scalars(select(AuditEntry))]
+    assert "role.sync_revoke" in actions
+
+
+async def test_daily_summary_only_when_something_waits(group) -> None:
+    from moderation.summary import send_summaries
+    clock = FakeClock()
+    rt, h = await group(clock)
+    with rt.db.uow() as uow:
+        assert send_summaries(uow, rt.config, clock.now()) == 0
+    await h.say("ann", "/new Quiet\nanyone there?")
+    clock.advance(hours=7)
+    with rt.db.uow() as uow:
+        assert send_summaries(uow, rt.config, clock.now()) == 1
+    await rt.worker.drain()
+    assert "1 posts without an answer after 6 hours" in h.last("lillian") or \
+        "without an answer" in h.last("lillian")
+    assert all("without an answer" not in t for t in h.inbox("ann"))

@@ -1,0 +1,65 @@
+"""The consultant on Telegram (against the test Bot API server): a report arrives as an alert
+with inline buttons, a button dismisses it, and hiding a post edits every delivered copy."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+import pytest_asyncio
+
+from bot.clock import SystemClock
+from bot.lifecycle import build_runtime
+from bot.transports.telegram import TelegramTransport
+from tests.conftest import DATA_KEY
+from tests.fakes.botapi_server import FakeBotApi
+from tests.telegram_support import TOKEN, Person, TgWorld, telegram_config
+
+ANN = Person(731000301, "Annika", "Quillfeather", "ann_private_handle")
+BEN = Person(731000302, "Bertrand", "Oakhollow", "bertrand_tg")
+LIL = Person(731000303, "Lillian", "Moderata", "lillian_consultant")
+pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2.*retry_after:DeprecationWarning")
+
+
+@pytest_asyncio.fixture
+async def world(tmp_path: Path) -> AsyncIterator[TgWorld]:
+    async with FakeBotApi(TOKEN, per_chat_per_second=50, global_per_second=1000) as server:
+        transport = TelegramTransport(TOKEN, base_url=server.base_url, poll_timeout=1,
+                                      messages_per_second=500, per_chat_interval=0.03)
+        config = telegram_config(f"sqlite:///{tmp_path / 'bot.db'}")
+        config.groups[0] = config.groups[0].model_copy(update={"consultants": [f"telegram:{LIL.uid}"]})
+        rt = build_runtime(config, DATA_KEY, {"telegram": transport}, clock=SystemClock())
+        w = TgWorld(server, transport, rt)
+        await rt.start(scheduler=False)
+        try:
+            yield w
+        finally:
+            await rt.stop()
+        w.assert_no_leaks()
+
+
+async def test_report_alert_buttons_and_hide_on_telegram(world: TgWorld) -> None:
+    for person, pseudonym in ((ANN, "Birch"), (BEN, "Rowan"), (LIL, "Lillian")):
+        world.add(person)
+        await world.onboard(person.uid, pseudonym)
+    await world.say(ANN.uid, "/new Evenings\nMy phone number is in this post")
+    [copy] = world.posts(BEN.uid, 1)
+    await world.say(BEN.uid, "/report p1 it has a phone number")
+    alert = world.find(LIL.uid, "New in your queue")
+    assert "p1 by Birch" in alert.text and "Rowan" not in alert.text
+    buttons = alert.reply_markup["inline_keyboard"][0]
+    assert [b["callback_data"] for b in buttons] == ["/mod hide p1", "/mod ack p1", "/mod dismiss 1"]
+    await world.say(LIL.uid, "/mod hide p1 a phone number could identify you")
+    [copy] = world.posts(BEN.uid, 1)
+    assert copy.text.endswith("[hidden by the consultant]")
+    assert "My phone number" in copy.history[0]["text"]
+    notice = world.find(ANN.uid, "hidden your post p1")
+    assert "a phone number could identify you" in notice.text and "Rowan" not in notice.text
+    await world.say(BEN.uid, "/report p1 again")
+    alert = world.find(LIL.uid, "New in your queue: q2")
+    await world.press(LIL.uid, alert.message_id, "/mod dismiss 2")
+    assert "q2 is closed" in world.texts(LIL.uid)[-1]
+    await world.say(LIL.uid, "/mod log")
+    log = world.texts(LIL.uid)[-1]
+    assert "hid a post · p1 · by Lillian · a phone number could identify you" in log
+    assert str(ANN.uid) not in log and "Annika" not in log
