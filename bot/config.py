@@ -116,6 +116,12 @@ class OperatorConfig(_Strict):
     secret_env: str = Field(min_length=1)
 
 
+class RevealsSection(_Strict):
+    request_days: int = Field(default=14, ge=1, le=90)        # a request waits this long, then expires
+    cooldown_days: int = Field(default=30, ge=0, le=365)      # before asking the same pseudonym again
+    max_pending: int = Field(default=3, ge=1, le=20)
+
+
 class TelegramSection(_Strict):
     enabled: bool = False
     token: str | None = None
@@ -208,6 +214,7 @@ class Config(_Strict):
     bot: BotSection = Field(default_factory=BotSection)
     storage: StorageSection = Field(default_factory=StorageSection)
     safety: SafetySection = Field(default_factory=SafetySection)
+    reveals: RevealsSection = Field(default_factory=RevealsSection)
     telegram: TelegramSection = Field(default_factory=TelegramSection)
     matrix: MatrixSection = Field(default_factory=MatrixSection)
     console: ConsoleSection = Field(default_factory=ConsoleSection)

@@ -257,7 +257,7 @@ class OutboxWorker:
             uow.deliveries.record_many(deliveries)
             uow.outbox.finish_many(done)
             uow.outbox.blank_payloads([o.job.item.id for o in outcomes
-                                       if o.status == "sent" and o.job.item.kind == "msg"])
+                                       if o.status == "sent" and o.job.item.kind in ("msg", "reveal")])
             posts: dict = {}
             for out in outcomes:
                 if out.status == "sent" and out.job.item.op == "send" and out.job.item.post_id:

@@ -6,9 +6,12 @@ from typing import Any
 from bot.render import Renderer
 from bot.router import Router
 from bot.scheduler import JobBuilder
-from handlers import cafes, cafes_admin, drafts, link, moderation, notifications, onboarding, privacy, threads
+from handlers import (
+    cafes, cafes_admin, drafts, link, meet, moderation, notifications, onboarding, privacy, reveals, threads,
+)
 
-FEATURES = (onboarding, threads, drafts, notifications, privacy, cafes, cafes_admin, moderation, link)
+FEATURES = (onboarding, threads, drafts, notifications, privacy, reveals, meet, cafes, cafes_admin, moderation,
+            link)
 
 
 def build_router() -> Router:

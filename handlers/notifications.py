@@ -9,6 +9,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.router import Context, command
 from bot.scheduler import runtime
 from handlers.posting import local_time, parse_id, quiet_until, visible_thread
+from handlers.reveals_service import visible_closed_ids
 from storage.repo import BULK, UnitOfWork
 
 MODES = ("all", "following", "digest", "off")
@@ -109,7 +110,8 @@ def send_digests(uow: UnitOfWork, now, tz: str = "UTC") -> int:  # type: ignore[
             continue
         lines = []
         for member in uow.members.of_person(person.id):
-            for thread, count in uow.threads.activity_since(member.group_id, member.id, since):
+            closed = visible_closed_ids(uow, member)
+            for thread, count in uow.threads.activity_since(member.group_id, member.id, since, closed):
                 lines.append({"t": "digest.line", "params": {"thread": thread.id, "title": thread.title,
                                                               "count": count}})
         person.last_digest_at = now

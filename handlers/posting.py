@@ -10,12 +10,14 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import as_utc
 from bot.events import Rendered
+from bot.labels import author_label, viewer_member_id
 from bot.render import RenderContext
 from bot.router import Context
 from storage.models import Member, Person, Post, Thread
 from moderation import queue as mod_queue
 from moderation.sanctions import publish_gate
 from storage.repo import BULK, Claimed, UnitOfWork
+from handlers.reveals_service import can_see_thread, closed_audience
 
 MAX_POST = 4000
 MAX_TITLE = 120
@@ -31,14 +33,6 @@ def parse_id(text: str, prefix: str) -> int | None:
         return None
     value = int(token)
     return value if value < 2**31 else None      # PostgreSQL integer range
-
-
-def author_label(rc: RenderContext, author: Member) -> str:
-    """How a recipient sees an author. Consultants always show under their role name."""
-    name = author.pseudonym or rc.t("post.someone")
-    if author.role == "consultant":
-        return rc.t("post.consultant_label", name=name)
-    return name
 
 
 def quiet_until(person: Person, now: datetime, tz: str) -> datetime | None:
@@ -61,11 +55,7 @@ def visible_thread(ctx: Context, thread_id: int | None) -> Thread | None:
     if thread_id is None or member is None:
         return None
     thread = ctx.uow.threads.get(thread_id)
-    if thread is None or thread.group_id != member.group_id:
-        return None
-    if thread.closed and thread.creator_member_id != member.id:
-        return None
-    return thread
+    return thread if can_see_thread(ctx.uow, member, thread) else None
 
 
 def body_problem(body: str) -> str | None:
@@ -134,6 +124,7 @@ def fan_out(uow: UnitOfWork, ctx: Context, post: Post, thread: Thread, exclude_p
     now = ctx.clock.now()
     follows = uow.threads.follow_map(thread.id)
     posters = uow.threads.posters(thread.id)
+    audience = closed_audience(uow, thread) if thread.closed else None
     rows: list[dict] = []
     recipients = uow.threads.recipients(thread.group_id, exclude_person_id)
     # A person with linked accounts gets each post once, on the account they use.
@@ -142,7 +133,7 @@ def fan_out(uow: UnitOfWork, ctx: Context, post: Post, thread: Thread, exclude_p
         seen[person.id] = seen.get(person.id, 0) + 1
     chosen = uow.moderation.delivery_accounts({p for p, n in seen.items() if n > 1})
     for member, person, account_id in recipients:
-        if chosen.get(person.id, account_id) != account_id:
+        if chosen.get(person.id, account_id) != account_id or (audience is not None and member.id not in audience):
             continue
         if person.notify in ("off", "digest") or uow.threads.paused_or_off(person, now):
             continue
@@ -179,6 +170,8 @@ def render_post(rc: RenderContext, item: Claimed) -> Rendered | None:
     if post.status in ("held", "hidden") and item.op == "send":
         return None
     thread = rc.get(Thread, post.thread_id)
+    if thread.closed and item.op == "send" and not _may_see(rc, thread):
+        return None       # queued before the reader lost access (a withdrawn reveal)
     mode = item.payload.get("mode", "fanout")
     if rc.person.discreet and mode == "fanout":
         return Rendered(text=rc.t("post.discreet", thread=thread.id))
@@ -200,6 +193,11 @@ def render_post(rc: RenderContext, item: Claimed) -> Rendered | None:
     if post.edited_at is not None and post.body is not None:
         lines.append(rc.t("post.edited"))
     return Rendered(text="\n".join(lines), shows_post=post.status == "published")
+
+
+def _may_see(rc: RenderContext, thread: Thread) -> bool:
+    viewer_id = viewer_member_id(rc.uow, rc.cache, rc.person.id, thread.group_id)
+    return viewer_id is not None and can_see_thread(rc.uow, rc.get(Member, viewer_id), thread)
 
 
 def own_post(ctx: Context, post_id: int | None) -> Post | None:

@@ -9,6 +9,7 @@ from handlers.posting import (
     visible_thread,
 )
 from moderation import queue as mod_queue
+from handlers.reveals_service import on_start_over, visible_closed_ids
 from storage.models import Member
 from storage.repo import DIRECT
 
@@ -37,7 +38,8 @@ def _need_thread(ctx: Context, thread_id: int | None):  # type: ignore[no-untype
 @command("threads", needs_member=True, group="threads")
 def threads(ctx: Context) -> None:
     member = ctx.member
-    summaries = ctx.uow.threads.summaries(member.group_id, member.id, ctx.person.id)
+    summaries = ctx.uow.threads.summaries(member.group_id, member.id, ctx.person.id,
+                                          visible_closed_ids(ctx.uow, member))
     if not summaries:
         ctx.reply("thread.none")
         return
@@ -65,7 +67,7 @@ def new(ctx: Context) -> None:
     title, _, body = ctx.args.strip().partition("\n")
     title = " ".join(title.split())
     if is_closed_request(title):
-        ctx.reply("thread.closed_later")
+        ctx.services["new_closed"](ctx, title[len("closed"):].strip(), body)
         return
     if not title:
         ctx.reply("thread.new_usage")
@@ -252,6 +254,7 @@ def start_over(ctx: Context, old: Member) -> Member:
     old.status = "retired"
     old.current_thread_id = None
     ctx.person.current_member_id = new_member.id
+    on_start_over(uow, old, new_member)
     return new_member
 
 

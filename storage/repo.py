@@ -18,6 +18,7 @@ from storage.drafts_repo import Drafts
 from storage.threads_repo import Threads
 from storage.cafes_repo import Cafes
 from storage.moderation_repo import ModerationRepo
+from storage.reveals_repo import Reveals
 from storage.models import (
     Account, AppState, AuditEntry, Community, Delivery, Group, InviteCode, Member, OutboxItem, Person,
 )
@@ -460,6 +461,7 @@ class UnitOfWork:
         self.cafes = Cafes(session, clock)
         self.moderation = ModerationRepo(session, clock)
         self.drafts = Drafts(session, clock)
+        self.reveals = Reveals(session, clock, vault)
 
 
 class Database:

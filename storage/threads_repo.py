@@ -35,7 +35,8 @@ class Threads:
     def get(self, thread_id: int) -> Thread | None:
         return self.s.get(Thread, thread_id)
 
-    def summaries(self, group_id: int, member_id: int, person_id: int) -> list[ThreadSummary]:
+    def summaries(self, group_id: int, member_id: int, person_id: int,
+                  closed_ids: list[int] = ()) -> list[ThreadSummary]:  # type: ignore[assignment]
         """Open threads of a group, pinned first, then most recent activity, with unread counts.
 
         A post is unread when it is by someone else, newer than what the member last opened
@@ -50,7 +51,7 @@ class Threads:
         q = (select(Thread, func.count(Post.id), unread)
              .outerjoin(Post, and_(Post.thread_id == Thread.id, Post.status == "published"))
              .outerjoin(state, state.c.thread_id == Thread.id)
-             .where(Thread.group_id == group_id, Thread.closed.is_(False))
+             .where(Thread.group_id == group_id, Thread.closed.is_(False) | Thread.id.in_(list(closed_ids)))
              .group_by(Thread.id)
              .order_by(Thread.pinned.desc(), Thread.last_activity_at.desc(), Thread.id.desc()))
         return [ThreadSummary(t, n or 0, int(u or 0)) for t, n, u in self.s.execute(q)]
@@ -99,9 +100,11 @@ class Threads:
         return self.s.scalar(select(func.count()).select_from(Thread).where(
             Thread.creator_member_id == member_id, Thread.created_at >= since)) or 0
 
-    def activity_since(self, group_id: int, member_id: int, since: datetime) -> list[tuple[Thread, int]]:
+    def activity_since(self, group_id: int, member_id: int, since: datetime,
+                       closed_ids: list[int] = ()) -> list[tuple[Thread, int]]:  # type: ignore[assignment]
         q = (select(Thread, func.count(Post.id)).join(Post, Post.thread_id == Thread.id)
-             .where(Thread.group_id == group_id, Thread.closed.is_(False), Post.status == "published",
+             .where(Thread.group_id == group_id, Thread.closed.is_(False) | Thread.id.in_(list(closed_ids)),
+                    Post.status == "published",
                     Post.created_at > since, Post.author_member_id != member_id)
              .group_by(Thread.id).order_by(Thread.last_activity_at.desc()))
         return [(t, n) for t, n in self.s.execute(q)]
