@@ -10,6 +10,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from bot.clock import Clock, as_utc
+from storage import personal_data
 from storage.crypto import IdentityVault
 from storage.models import Account, Delivery, Member, Post, Thread
 from storage.models_reveals import IdentityCard, MeetCode, Reveal, RevealPrefs, RevealRequest, ThreadInvite
@@ -221,3 +222,32 @@ class Reveals:
 
     def group_members(self, group_id: int) -> list[Member]:
         return list(self.s.scalars(select(Member).where(Member.group_id == group_id, Member.status == "active")))
+
+
+# -- the person's own export (mydata) and erasure (forget) -------------------------------------
+
+def _open_card(vault: IdentityVault, blob: object, row: dict) -> object:
+    return vault.open(CARD_AAD, bytes(blob))  # type: ignore[arg-type]
+
+
+def _export_requests(session: Session, refs, vault: IdentityVault) -> list[dict]:  # type: ignore[no-untyped-def]
+    """A requester's export must not tell a decline from no answer: their rows show only
+    what they were told (accepted, waiting or expired); rows to them show their own answer."""
+    if not refs.member_ids:
+        return []
+    out: list[dict] = []
+    rows = session.scalars(select(RevealRequest).where(or_(RevealRequest.requester_member_id.in_(refs.member_ids),
+                                                           RevealRequest.target_member_id.in_(refs.member_ids))))
+    for r in rows:
+        mine = r.requester_member_id in refs.member_ids
+        if mine:
+            status = "accepted" if r.outcome == "accepted" else "waiting until it expires"
+        else:
+            status = r.outcome or "open"
+        out.append({"id": r.id, "asked_by_you": mine, "status": status, "created_at": r.created_at.isoformat(),
+                    "expires_at": r.expires_at.isoformat()})
+    return out
+
+
+personal_data.register("identity_cards", personal_data.Policy(decode={"card_enc": _open_card}))
+personal_data.register("reveal_requests", personal_data.Policy(export=_export_requests))

@@ -282,3 +282,20 @@ async def test_name_fresh_ends_old_reveals(make_runtime) -> None:
     assert posts_in(h.inbox("bob"))[-1] == "#1 T · p2 · Rowan\nnew me"
     await h.say("ann", "/card")
     assert "First name: Anna" in h.last("ann")
+
+
+async def test_mydata_shows_the_card_and_never_a_decline(make_runtime) -> None:
+    import json
+    rt = make_runtime()
+    h = Harness(rt)
+    await three(h)
+    await h.say("cy", "/reveal to Willow")
+    await h.say("bob", f"/decline {request_id(h.last('bob'))}")
+    with rt.db.uow() as uow:
+        from storage import personal_data
+        cy = uow.accounts.find("memory", "cy")
+        ann = uow.accounts.find("memory", "ann")
+        mine = json.dumps(personal_data.export(uow.session, uow.accounts.vault, cy.person_id))
+        card = json.dumps(personal_data.export(uow.session, uow.accounts.vault, ann.person_id), ensure_ascii=False)
+    assert "declined" not in mine and '"status": "waiting until it expires"' in mine, mine
+    assert "anna@example.org" in card
