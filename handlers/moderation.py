@@ -81,7 +81,7 @@ def unanswered(ctx: Context, member: Member, rest: str) -> None:
     now = ctx.clock.now()
     posts = ctx.uow.moderation.unanswered(member.group_id, now - timedelta(hours=hours))
     if not posts:
-        ctx.reply("mod.unanswered_none", hours=hours)
+        ctx.reply("mod.unanswered_none", count=hours)
         return
     lines = []
     for post in posts:
@@ -186,7 +186,7 @@ def stats(ctx: Context, member: Member, rest: str) -> None:
     open_posts = len(ctx.uow.moderation.unanswered(member.group_id, now - timedelta(
         hours=ctx.config.bot.unanswered_hours), limit=1000))
     median = found["median_hours"]
-    ctx.reply("mod.stats", days=days, active=_count(found["active"]), posts=_count(found["posts"]),
+    ctx.reply("mod.stats", period={"t": "mod.stats.period", "params": {"count": days}}, active=_count(found["active"]), posts=_count(found["posts"]),
               threads=_count(found["threads"]), unanswered=_count(open_posts),
               median=FEWER if found["answered"] < 3 or median is None else f"{median:.1f}")
 

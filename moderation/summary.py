@@ -35,8 +35,11 @@ def send_summaries(uow: "UnitOfWork", config: "Config", now: datetime) -> int:
             if account_id is None:
                 continue
             prefs.last_summary_at = now
-            uow.outbox.add(account_id, message("mod.summary", group=group.name, unanswered=unanswered,
-                                               waiting=waiting, hours=config.bot.unanswered_hours),
+            uow.outbox.add(account_id, message(
+                "mod.summary", group=group.name,
+                unanswered_line={"t": "mod.summary.unanswered",
+                                 "params": {"count": unanswered, "hours": config.bot.unanswered_hours}},
+                waiting_line={"t": "mod.summary.waiting", "params": {"count": waiting}}),
                            lane=BULK)
             sent += 1
     return sent

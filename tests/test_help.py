@@ -14,7 +14,7 @@ from tests.harness import Harness
 
 SECTIONS = {*HELP_SECTIONS, "consultant"}
 # A number placeholder followed by one of these words must be the {count} of a plural entry.
-COUNTED = re.compile(r"\{(\w+)\}\s+(?:new\s+|nye\s+|nytt\s+)?(posts?|innlegg|characters?|tegn|copies|kopier|"
+COUNTED = re.compile(r"\{(\w+)\}[ \t]+(?:new[ \t]+|nye[ \t]+|nytt[ \t]+)?(posts?|innlegg|characters?|tegn|copies|kopier|"
                      r"days?|dager|dag|threads?|tråder|tråd|members?|medlemmer|people|personer|"
                      r"minutes?|minutter|hours?|timer|replies|svar|unread|uleste|ulest|"
                      r"reports?|rapporter|drafts?|utkast|attendees?|deltakere)\b", re.IGNORECASE)
@@ -91,12 +91,13 @@ async def test_commands_a_feature_adds_appear_in_help(h: Harness) -> None:
         return None
 
     router = h.rt.app.router
-    router.commands["ride"] = CommandSpec("ride", noop, group="cafes")
-    h.rt.i18n.catalogues["en"]["help.cmd.ride"] = "/ride <cafe> need|offer – a lift to a café"
+    router.commands["carpool"] = CommandSpec("carpool", noop, group="cafes")
+    h.rt.i18n.catalogues["en"]["help.cmd.carpool"] = "/carpool <cafe> – share a lift to a café"
     await h.say("ann", "/help")
-    assert "Cafés\n/ride <cafe> need|offer – a lift to a café" in h.last("ann")
-    await h.say("ann", "/help ride")
-    assert h.last("ann").startswith("/ride <cafe> need|offer")
+    cafes_section = h.last("ann").split("\nCafés\n", 1)[1].split("\n\n", 1)[0]
+    assert "/carpool <cafe> – share a lift to a café" in cafes_section.split("\n")
+    await h.say("ann", "/help carpool")
+    assert h.last("ann").startswith("/carpool <cafe> – share a lift")
 
 
 @pytest.mark.parametrize("line, usage", [
