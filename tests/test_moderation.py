@@ -262,6 +262,5 @@ async def test_daily_summary_only_when_something_waits(group) -> None:
     with rt.db.uow() as uow:
         assert send_summaries(uow, rt.config, clock.now()) == 1
     await rt.worker.drain()
-    assert "1 posts without an answer after 6 hours" in h.last("lillian") or \
-        "without an answer" in h.last("lillian")
+    assert "1 post has no answer after 6 hours." in h.last("lillian")
     assert all("without an answer" not in t for t in h.inbox("ann"))
