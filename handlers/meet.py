@@ -54,7 +54,7 @@ def offer(ctx: Context) -> None:
     code = new_code()
     uow.reveals.add_meet(member.group_id, member.id, uow.reveals.code_hash(member.group_id, code),
                          ctx.clock.now() + timedelta(minutes=CODE_MINUTES))
-    ctx.reply("reveal.meet_code", code=code, minutes=CODE_MINUTES)
+    ctx.reply("reveal.meet_code", code=code, count=CODE_MINUTES)
 
 
 def _allowed(ctx: Context, prefs: RevealPrefs) -> bool:
@@ -108,7 +108,7 @@ def answer(ctx: Context, code: str) -> None:
     row.confirm_by = ctx.clock.now() + timedelta(minutes=CONFIRM_MINUTES)
     buttons = [[("reveal.button_confirm", "/meet confirm"), ("reveal.button_cancel", "/meet cancel")]]
     for me, other in ((owner, member), (member, owner)):
-        notify(uow, me, "reveal.meet_check", about=other, phrase=row.phrase, minutes=CONFIRM_MINUTES,
+        notify(uow, me, "reveal.meet_check", about=other, phrase=row.phrase, count=CONFIRM_MINUTES,
                buttons=buttons)
 
 

@@ -83,7 +83,7 @@ def card(ctx: Context) -> None:
             ctx.reply(f"reveal.card_{sub}_usage")
             return
         if len(rest) > limit:
-            ctx.reply("reveal.card_too_long", limit=limit)
+            ctx.reply("reveal.card_too_long", count=limit)
             return
         current[sub] = rest
         reveals.set_card(ctx.member.id, current["name"], current["contact"])
@@ -226,7 +226,7 @@ def reveal_to(ctx: Context, name: str, oneway: bool) -> None:
         return
     cooldown = timedelta(days=cfg.cooldown_days)
     if any(r.target_member_id == other.id and _request_end(r) + cooldown > now for r in mine):
-        ctx.reply("reveal.cooldown", other=other.pseudonym, days=cfg.cooldown_days)
+        ctx.reply("reveal.cooldown", other=other.pseudonym, count=cfg.cooldown_days)
         return
     req = uow.reveals.add_request(member.group_id, member.id, other.id, now + timedelta(days=cfg.request_days))
     if uow.reveals.prefs(other.id).requests_off:
@@ -235,7 +235,7 @@ def reveal_to(ctx: Context, name: str, oneway: bool) -> None:
         notify(uow, other, "reveal.request_received", about=member, request=req.id,
                buttons=[[("reveal.button_accept", f"/accept {req.id}"),
                          ("reveal.button_decline", f"/decline {req.id}")]])
-    ctx.reply("reveal.request_sent", other=other.pseudonym, days=cfg.request_days)
+    ctx.reply("reveal.request_sent", other=other.pseudonym, count=cfg.request_days)
 
 
 def _open_request(ctx: Context, usage: str) -> RevealRequest | None:
