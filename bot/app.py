@@ -9,6 +9,8 @@ from bot.config import Config
 from bot.delivery import OutboxWorker
 from bot.events import IncomingEvent, Kind, PlatformUser
 from bot.i18n import I18n
+from moderation import audit
+from bot.unicode_text import has_visible_text
 from bot.router import MAX_INPUT, Context, Router, clean_text, looks_like_command, parse_command
 from storage.crypto import IdentityVault
 from storage.repo import Database, UnitOfWork
@@ -41,6 +43,12 @@ class Directory:
                 uow.groups.upsert_community(group.id, ccfg.slug, ccfg.name)
             for code in gcfg.invite_codes:
                 uow.groups.ensure_invite(group.id, code)
+            # A code taken out of the config stops working at this start (codes made with
+            # `mod invite` or the operator CLI are not the config's to revoke).
+            for invite in uow.groups.config_invites_not_in(group.id, gcfg.invite_codes):
+                invite.revoked_at = uow.clock.now()
+                audit.record(uow, "invite.sync_revoke", group_id=group.id, target=f"invite:{invite.id}",
+                             reason="no longer in the config")
 
 
 class App:
@@ -104,7 +112,7 @@ class App:
         if len(text) > MAX_INPUT:
             ctx.reply("input.too_long", count=MAX_INPUT)
             return
-        if not text.strip():
+        if not has_visible_text(text):        # zero-width characters alone are nothing to post
             ctx.reply("input.empty")
             return
         if event.kind is Kind.EDIT:

@@ -200,6 +200,12 @@ class GroupConfig(_Strict):
             platform, _, ident = value.partition(":")
             if platform not in PLATFORMS or not ident:
                 raise ValueError(f"{value!r} must be <telegram|matrix|console>:<id>")
+            if platform == "telegram" and not (ident.isascii() and ident.isdigit()):
+                # A @username here would never match: Telegram identifies users by number.
+                raise ValueError(f"{value!r}: a Telegram consultant is given by the numeric user id "
+                                 f"(e.g. telegram:123456789), not a username")
+            if platform == "matrix" and not (ident.startswith("@") and ":" in ident):
+                raise ValueError(f"{value!r}: a Matrix consultant is given as matrix:@user:server")
         return values
 
     @model_validator(mode="after")

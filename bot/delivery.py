@@ -224,7 +224,11 @@ class OutboxWorker:
                 item = out.job.item
                 if out.status == "sent":
                     done.append(item.id)
-                    if item.op == "send":
+                    # Only copies of posts are recorded (edits, deletes and replies need them).
+                    # A direct answer needs no record once sent: kept, the "Posted as pN"
+                    # confirmation's row would sit beside that post's fan-out and link the
+                    # post to its author's account (issue 8, item 6).
+                    if item.op == "send" and item.post_id is not None:
                         deliveries.append({"account_id": item.account_id, "outbox_id": item.id,
                                            "post_id": item.post_id, "platform_message_id": out.message_id,
                                            "full": bool(out.job.rendered and out.job.rendered.shows_post)})

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from bot.clock import Clock
 from bot.config import Config
+from bot.unicode_text import lstrip_blank
 from bot.events import IncomingEvent, PlatformUser
 from storage.models import Account, Member, Person
 from storage.repo import DIRECT, UnitOfWork
@@ -158,7 +159,7 @@ _HEAD_RE = re.compile(r"(\S*)(.*)", re.DOTALL)
 
 def looks_like_command(text: str) -> bool:
     """A message starting with ``/`` or ``!`` is meant for the bot, never for the group."""
-    return text.lstrip()[:1] in ("/", "!")
+    return lstrip_blank(text)[:1] in ("/", "!")
 
 
 def parse_command(text: str) -> tuple[str, str] | None:
@@ -166,7 +167,7 @@ def parse_command(text: str) -> tuple[str, str] | None:
 
     Any Unicode whitespace (a tab, a no-break space from a phone keyboard) ends the name.
     """
-    stripped = text.lstrip()
+    stripped = lstrip_blank(text)
     if len(stripped) < 2 or stripped[0] not in "/!":
         return None
     head, _, rest = stripped[1:].partition("\n")

@@ -61,6 +61,10 @@ def notify(ctx: Context) -> None:
 def quiet(ctx: Context) -> None:
     arg = ctx.args.strip().casefold()
     if arg == "off":
+        # What was held for the quiet hours goes out now, not at their planned end.
+        wake = quiet_until(ctx.person, ctx.clock.now(), ctx.config.bot.timezone)
+        if wake is not None:
+            ctx.uow.outbox.release_held_until(ctx.uow.accounts.for_person(ctx.person.id), wake)
         ctx.person.quiet_start = ctx.person.quiet_end = None
         ctx.reply("settings.quiet_off")
         return
@@ -90,7 +94,7 @@ def discreet(ctx: Context) -> None:
 @command("pause", group="notifications")
 def pause(ctx: Context) -> None:
     arg = ctx.args.strip().casefold()
-    if arg in ("off", "0", "end", "stop"):
+    if arg in ("off", "end", "stop"):       # "pause 0" is not a break of no days: usage
         ctx.person.paused_until = None
         ctx.reply("settings.pause_off")
         return

@@ -3,13 +3,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import timedelta
+from functools import lru_cache
 
 from bot.router import Context, command
+from bot.unicode_text import compact_skeleton, strip_invisible
 from moderation.sanctions import join_refusal
 from storage.models import Member
 from storage.repo import pseudonym_key
 
 PSEUDONYM_MIN, PSEUDONYM_MAX = 2, 32
+# Role words (every catalogue language's consultant label among them), compared by skeleton.
+RESERVED_WORDS = ("consultant", "konsulent", "moderator")
 FRESH_RE = re.compile(r"^(--|—|–|-)fresh(\s+|$)", re.IGNORECASE)
 # Common given names: a pseudonym that looks like a real name gets a gentle warning.
 _COMMON_FIRST_NAMES = {
@@ -64,6 +69,12 @@ def join(ctx: Context) -> None:
     if not code:
         ctx.reply("onboarding.join_usage")
         return
+    # Every attempt counts, right or wrong: invite codes must not be guessable by trying.
+    limit = ctx.config.safety.joins_per_hour
+    if ctx.uow.join_attempts.count_since(ctx.person.id, ctx.clock.now() - timedelta(hours=1)) >= limit:
+        ctx.reply("hard.join_slow_down", count=limit)
+        return
+    ctx.uow.join_attempts.add(ctx.person.id)
     invite = ctx.uow.groups.invite(code)
     if invite is None:
         ctx.reply("onboarding.join_bad_code")
@@ -99,8 +110,8 @@ def _normalise(text: str) -> str:
 
 def pseudonym_problem(ctx: Context, name: str, member: Member) -> str | None:
     """The catalogue key explaining why ``name`` cannot be used, or None."""
-    if not (PSEUDONYM_MIN <= len(name) <= PSEUDONYM_MAX) or len(pseudonym_key(name)) > PSEUDONYM_MAX:
-        return "name.length"     # (case folding can lengthen a name: ß -> ss)
+    if not (PSEUDONYM_MIN <= len(name) <= PSEUDONYM_MAX) or len(pseudonym_key(name)) < PSEUDONYM_MIN:
+        return "name.length"
     # Any printable text, but nothing that looks like a command, a thread id, a handle or a link.
     lowered = name.casefold()
     if (name[0] in "/!#-—–" or "@" in name or "://" in name or "www." in lowered or "\n" in name
@@ -119,9 +130,16 @@ def pseudonym_problem(ctx: Context, name: str, member: Member) -> str | None:
     other = ctx.uow.members.by_pseudonym(member.group_id, name)
     if other is not None and other.id != member.id:
         return "name.taken"
-    if "consultant" in plain or "moderator" in plain or "konsulent" in plain:
+    # The consultant's label ("Lillian · consultant") must not be imitated in any script.
+    compact = compact_skeleton(name)
+    if any(word in compact for word in _reserved_words()):
         return "name.reserved"
     return None
+
+
+@lru_cache(maxsize=1)
+def _reserved_words() -> tuple[str, ...]:
+    return tuple(compact_skeleton(w) for w in RESERVED_WORDS)
 
 
 def looks_like_real_name(name: str) -> bool:
@@ -137,7 +155,7 @@ def name(ctx: Context) -> None:
     if member is None:
         ctx.reply("onboarding.need_join")
         return
-    raw = " ".join(ctx.args.split())
+    raw = " ".join(strip_invisible(ctx.args).split())     # zero-width characters are never part of a name
     # Phones turn "--" into a dash; "name —fresh Oak" must not become a rename to "—fresh Oak".
     match = FRESH_RE.match(raw)
     fresh = match is not None

@@ -12,8 +12,9 @@ from bot.clock import as_utc
 from bot.events import Rendered
 from bot.labels import author_label, viewer_member_id
 from bot.render import RenderContext
+from bot.unicode_text import has_visible_text
 from bot.router import Context
-from storage.models import Member, Person, Post, Thread
+from storage.models import Group, Member, Person, Post, Thread
 from moderation import queue as mod_queue
 from moderation.sanctions import publish_gate
 from storage.repo import BULK, Claimed, UnitOfWork
@@ -58,8 +59,36 @@ def visible_thread(ctx: Context, thread_id: int | None) -> Thread | None:
     return thread if can_see_thread(ctx.uow, member, thread) else None
 
 
+def thread_and_member(ctx: Context, thread_id: int | None) -> tuple[Thread, Member] | None:
+    """The thread, if the person may see it in any of their groups, and their membership there.
+
+    A person in several groups has one pseudonym in each; a thread belongs to one group, so
+    acting on it (reading, replying) is done under that group's pseudonym (the same rules
+    as ``visible_thread``, applied as that member)."""
+    thread = ctx.uow.threads.get(thread_id) if thread_id is not None else None
+    if thread is None:
+        return None
+    current = ctx.member
+    member = current if current is not None and current.group_id == thread.group_id else \
+        ctx.uow.members.in_group(ctx.person.id, thread.group_id)
+    if member is None or not member.pseudonym:
+        return None
+    saved = ctx.person.current_member_id
+    ctx.person.current_member_id = member.id
+    try:
+        visible = visible_thread(ctx, thread.id)
+    finally:
+        ctx.person.current_member_id = saved
+    return (visible, member) if visible is not None else None
+
+
+def act_as(ctx: Context, member: Member) -> None:
+    """From now on the person writes in ``member``'s group (plain text goes to its thread)."""
+    ctx.person.current_member_id = member.id
+
+
 def body_problem(body: str) -> str | None:
-    if not body.strip():
+    if not has_visible_text(body):          # only spaces and zero-width characters
         return "post.empty"
     if len(body) > MAX_POST:
         return "post.too_long"
@@ -163,6 +192,18 @@ def propagate(uow: UnitOfWork, post: Post, op: str) -> int:
     return count
 
 
+def _group_for(rc: RenderContext, group_id: int) -> str:
+    """" (ReConnect)" in a relayed post's header, for a recipient in several groups."""
+    key = ("groups_of_person", rc.person.id)
+    groups = rc.cache.get(key)
+    if groups is None:
+        groups = rc.cache[key] = {m.group_id for m in rc.uow.members.of_person(rc.person.id)}
+    if len(groups) < 2:
+        return ""
+    group = rc.get(Group, group_id)
+    return rc.t("hard.group_tag", group=group.name) if group is not None else ""
+
+
 def render_post(rc: RenderContext, item: Claimed) -> Rendered | None:
     post = rc.get(Post, item.post_id)
     if post is None:
@@ -183,7 +224,7 @@ def render_post(rc: RenderContext, item: Claimed) -> Rendered | None:
     else:
         body = post.body
     lines = [rc.t("post.header", thread=thread.id, title=thread.title, post=post.id,
-                  author=author_label(rc, author))]
+                  author=author_label(rc, author), group=_group_for(rc, thread.group_id))]
     if post.reply_to_post_id:
         target = rc.get(Post, post.reply_to_post_id)
         if target is not None:
@@ -202,14 +243,15 @@ def _may_see(rc: RenderContext, thread: Thread) -> bool:
 
 def own_post(ctx: Context, post_id: int | None) -> Post | None:
     """The member's own, not deleted post with this id, answering the member if it is not."""
-    member = ctx.member
     if post_id is None:          # no readable number: show how to write it
         ctx.usage()
         return None
     post = ctx.uow.threads.post(post_id)
-    if post is None or visible_thread(ctx, post.thread_id) is None:
+    found = thread_and_member(ctx, post.thread_id) if post is not None else None
+    if post is None or found is None:
         ctx.reply("post.not_found", post=post_id)
         return None
+    member = found[1]            # the pseudonym of the post's group
     if post.author_member_id != member.id:
         ctx.reply("post.not_yours", post=post.id)
         return None

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.unicode_text import strip_invisible
 from bot.router import Context, command, on_edit, on_reply, on_text, parse_command
 from handlers.posting import (
-    MAX_TITLE, delete_post, group_tag, edit_post, own_post, parse_id, post_from_reply, publish, render_post,
+    MAX_TITLE, act_as, delete_post, group_tag, thread_and_member, edit_post, own_post, parse_id, post_from_reply, publish, render_post,
     visible_thread,
 )
 from moderation import queue as mod_queue
@@ -26,29 +27,37 @@ def split_id(text: str, prefix: str) -> tuple[int | None, str]:
 
 
 def _need_thread(ctx: Context, thread_id: int | None):  # type: ignore[no-untyped-def]
+    """The thread, in any of the person's groups; acting on it switches to that group's
+    pseudonym (so plain text afterwards goes to it, with its group)."""
     if thread_id is None:        # no readable number: show how to write it
         ctx.usage()
         return None
-    thread = visible_thread(ctx, thread_id)
-    if thread is None:
+    found = thread_and_member(ctx, thread_id)
+    if found is None:
         ctx.reply("thread.not_found", thread=thread_id)
-    return thread
+        return None
+    act_as(ctx, found[1])
+    return found[0]
 
 
 @command("threads", needs_member=True, group="threads")
 def threads(ctx: Context) -> None:
-    member = ctx.member
-    summaries = ctx.uow.threads.summaries(member.group_id, member.id, ctx.person.id,
-                                          visible_closed_ids(ctx.uow, member))
+    # Someone in several groups sees the threads of each, marked with the group.
+    members = [m for m in ctx.uow.members.of_person(ctx.person.id) if m.pseudonym] or [ctx.member]
+    summaries = []
+    for member in members:
+        tag = group_tag(ctx.uow, ctx.person.id, member.group_id) if len(members) > 1 else ""
+        summaries += [(s, tag) for s in ctx.uow.threads.summaries(member.group_id, member.id, ctx.person.id,
+                                                                  visible_closed_ids(ctx.uow, member))]
     if not summaries:
         ctx.reply("thread.none")
         return
     lines = [{"t": "thread.line", "params": {
-        "thread": s.thread.id, "title": s.thread.title,
+        "thread": s.thread.id, "title": s.thread.title, "group": tag,
         "posts": {"t": "thread.posts_count", "params": {"count": s.posts}},
         "unread": {"t": "thread.unread_count", "params": {"count": s.unread}},
         "pin": "📌 " if s.thread.pinned else "", "lock": " 🔒" if s.thread.locked else ""}}
-        for s in summaries[:30]]
+        for s, tag in summaries[:30]]
     ctx.reply("thread.list", lines=lines)
 
 
@@ -65,7 +74,7 @@ def is_closed_request(title: str) -> bool:
 @command("new", needs_member=True, group="threads", needs_args=True)
 def new(ctx: Context) -> None:
     title, _, body = ctx.args.strip().partition("\n")
-    title = " ".join(title.split())
+    title = " ".join(strip_invisible(title).split())      # a title of zero-width characters is no title
     if is_closed_request(title):
         ctx.services["new_closed"](ctx, title[len("closed"):].strip(), body)
         return
@@ -108,6 +117,7 @@ def show_page(ctx: Context, member: Member, thread_id: int, before: int | None) 
     state.page_before = posts[0].id
     earlier = len(ctx.uow.threads.page(thread_id, posts[0].id, 1)) > 0
     ctx.reply("thread.reading", thread=thread_id, title=thread.title,
+              group=group_tag(ctx.uow, ctx.person.id, thread.group_id),
               total={"t": "thread.posts_count", "params": {"count": total}},
               more={"t": "thread.more_hint"} if earlier else "")
     for post in posts:
@@ -164,14 +174,21 @@ def plain_text(ctx: Context) -> None:
 
 @on_reply
 def platform_reply(ctx: Context) -> None:
+    """A reply (the platform's feature) goes to the replied post's thread, in that post's
+    group, under the pseudonym of that group. When that cannot be told, the text is kept
+    as a draft and the person asked: a guess could publish it in the wrong group."""
     member = ctx.member
     post = post_from_reply(ctx) if member is not None else None
-    if post is None:
-        plain_text(ctx)
+    if post is None and (member is None or len(ctx.uow.members.of_person(ctx.person.id)) < 2):
+        plain_text(ctx)          # one group: a reply to an answer is plain text in it
         return
-    thread = _need_thread(ctx, post.thread_id)
-    if thread is not None:
-        publish(ctx, thread, ctx.args, reply_to=post.id)
+    found = thread_and_member(ctx, post.thread_id) if post is not None else None
+    if found is None:
+        draft = ctx.uow.drafts.keep(member.id, ctx.args.strip(), "unsure")
+        ctx.reply("hard.reply_unsure", draft=draft.id)
+        return
+    act_as(ctx, found[1])
+    publish(ctx, found[0], ctx.args, reply_to=post.id)
 
 
 @on_edit
@@ -232,13 +249,15 @@ def report(ctx: Context) -> None:
         ctx.usage()
         return
     post = ctx.uow.threads.post(post_id)
-    if post is None or visible_thread(ctx, post.thread_id) is None:
+    found = thread_and_member(ctx, post.thread_id) if post is not None else None
+    if post is None or found is None:
         ctx.reply("post.not_found", post=post_id)
         return
-    report = ctx.uow.threads.add_report(post.id, ctx.member.id, reason[:1000] or None)
+    member = found[1]            # the reporter's membership in the post's group
+    report = ctx.uow.threads.add_report(post.id, member.id, reason[:1000] or None)
     # Neither the audit row nor the queue item names the reporter.
-    ctx.uow.audit.add("report_post", group_id=ctx.member.group_id, target=f"post:{post.id}")
-    mod_queue.add_item(ctx.uow, ctx.member.group_id, "report", post_id=post.id, report_id=report.id,
+    ctx.uow.audit.add("report_post", group_id=member.group_id, target=f"post:{post.id}")
+    mod_queue.add_item(ctx.uow, member.group_id, "report", post_id=post.id, report_id=report.id,
                        body=reason[:1000] or None)
     ctx.reply("report.thanks", post=post.id)
 
@@ -249,6 +268,7 @@ def start_over(ctx: Context, old: Member) -> Member:
     new_member = uow.members.add(ctx.person.id, old.group_id, old.role, old.community_id)
     uow.threads.start_over(old.id, new_member.id)
     uow.threads.forget_sources(old.id)
+    uow.threads.forget_copies_to(old.id, [a.id for a in uow.accounts.for_person(ctx.person.id)])
     uow.outbox.purge_done(ctx.account.person_id)
     old.person_id = None
     old.status = "retired"

@@ -109,7 +109,7 @@ class Member(Base):
     group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
     pseudonym: Mapped[str | None] = mapped_column(String(32))
-    pseudonym_key: Mapped[str | None] = mapped_column(String(32))
+    pseudonym_key: Mapped[str | None] = mapped_column(String(128))   # storage.repo.pseudonym_key
     community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id", ondelete="SET NULL"))
     role: Mapped[str] = mapped_column(String(16), default="participant")
     status: Mapped[str] = mapped_column(String(16), default="active")

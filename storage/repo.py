@@ -12,9 +12,11 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.clock import Clock
 from bot.events import PlatformUser
+from bot.unicode_text import same_looking_key
 from storage.crypto import IdentityVault
 from storage.keyring import KeyRing, KeyStore
 from storage.drafts_repo import Drafts
+from storage.hardening_repo import JoinAttempts
 from storage.threads_repo import Threads
 from storage.cafes_repo import Cafes
 from storage.moderation_repo import ModerationRepo
@@ -24,10 +26,13 @@ from storage.models import (
 )
 
 DIRECT, BULK = 0, 1
+PSEUDONYM_KEY_MAX = 128
 
 
 def pseudonym_key(name: str) -> str:
-    return " ".join(name.casefold().split())
+    """Names that look alike (any script, case, invisible characters) share one key, so the
+    unique constraint on (group, key) keeps look-alike pseudonyms apart (UTS #39 skeleton)."""
+    return same_looking_key(name, PSEUDONYM_KEY_MAX)
 
 
 class _Repo:
@@ -173,7 +178,17 @@ class Groups(_Repo):
                                 from_config=True, created_at=self.clock.now(), uses=0)
             self.s.add(invite)
             self.s.flush()
+        elif invite.from_config and invite.revoked_at is not None and invite.group_id == group_id:
+            invite.revoked_at = None            # put back into the config
         return invite
+
+    def config_invites_not_in(self, group_id: int, codes: list[str]) -> list[InviteCode]:
+        """Live codes that came from the config but are no longer listed in it."""
+        listed = {c.upper() for c in codes}
+        rows = self.s.scalars(select(InviteCode).where(InviteCode.group_id == group_id,
+                                                       InviteCode.from_config.is_(True),
+                                                       InviteCode.revoked_at.is_(None)))
+        return [r for r in rows if r.code not in listed]
 
     def new_invite(self, group_id: int, community_id: int | None) -> InviteCode:
         alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"   # no look-alike characters
@@ -329,6 +344,18 @@ class Outbox(_Repo):
                                                 OutboxItem.status == "held")
                        .values(status="pending"))      # quiet hours and delays still apply
 
+    def release_held_until(self, accounts: list[Account], wake: datetime) -> int:
+        """Quiet hours ended early: rows waiting for ``wake`` (the end the quiet hours would
+        have had) are due now. Rows delayed past it (a platform's retry-after) keep waiting."""
+        ids = [a.id for a in accounts]
+        if not ids:
+            return 0
+        now = self.clock.now()
+        result = self.s.execute(update(OutboxItem).where(
+            OutboxItem.account_id.in_(ids), OutboxItem.status == "pending", OutboxItem.lane == BULK,
+            OutboxItem.not_before > now, OutboxItem.not_before <= wake).values(not_before=now))
+        return result.rowcount or 0
+
     def sending_owners(self) -> set[str | None]:
         return set(self.s.scalars(select(OutboxItem.claimed_by).where(OutboxItem.status == "sending").distinct()))
 
@@ -462,6 +489,7 @@ class UnitOfWork:
         self.moderation = ModerationRepo(session, clock)
         self.drafts = Drafts(session, clock)
         self.reveals = Reveals(session, clock, vault)
+        self.join_attempts = JoinAttempts(session, clock)
 
 
 class Database:

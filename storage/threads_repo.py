@@ -143,6 +143,15 @@ class Threads:
             self.s.add(ThreadState(member_id=new_member_id, thread_id=thread_id, last_read_post_id=last))
         self.s.flush()
 
+    def forget_copies_to(self, member_id: int, account_ids: list[int]) -> None:
+        """After ``name --fresh``: the person's own copies of the old name's posts (read back
+        with ``read``) and records of direct answers (from before they stopped being kept)."""
+        if not account_ids:
+            return
+        own = select(Post.id).where(Post.author_member_id == member_id)
+        self.s.execute(delete(Delivery).where(Delivery.account_id.in_(account_ids),
+                                              Delivery.post_id.in_(own) | Delivery.post_id.is_(None)))
+
     def forget_sources(self, member_id: int) -> None:
         """Unlink a member's posts from the platform messages (and so the account) they came from."""
         self.s.execute(update(Post).where(Post.author_member_id == member_id)

@@ -71,7 +71,7 @@ async def test_thread_conversation_replies_edits_deletes_and_blocking(world: TgW
     body = 'First <i>post</i> & more: 1 < 2 > 0 &amp; <a href="tg://user?id=1">me</a> @someone_else'
     await world.say(ANN.uid, f"/new {title}\n{body}")
     p1 = post_id_from(world.find(ANN.uid, "Posted as").text)
-    expected = f"{t('post.header', thread=1, title=title, post=p1, author='Birch')}\n{body}"
+    expected = f"{t('post.header', thread=1, title=title, post=p1, author='Birch', group='')}\n{body}"
     for uid in (BEN.uid, CYD.uid):
         [copy] = world.posts(uid, p1)
         assert copy.text == expected
@@ -136,7 +136,7 @@ async def test_names_arrive_exactly_as_typed(world: TgWorld) -> None:
     await world.say(ANN.uid, "/new Names & <tags>\nHello from me")
     p1 = post_id_from(world.find(ANN.uid, "Posted as").text)
     [copy] = world.posts(BEN.uid, p1)
-    assert copy.text.split("\n")[0] == t("post.header", thread=1, title="Names & <tags>", post=p1, author=pseudonym)
+    assert copy.text.split("\n")[0] == t("post.header", thread=1, title="Names & <tags>", post=p1, author=pseudonym, group="")
     assert {e["type"] for e in copy.entities} <= AUTO_DETECTED
     world.assert_no_leaks()
 
