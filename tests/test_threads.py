@@ -115,7 +115,7 @@ async def test_limits_get_clear_answers_and_lose_nothing(two_platforms) -> None:
     assert "limit is 120" in h.last("ann")
     await h.say("ann", "/new Fine title")
     await h.say("ann", "y" * 4001)
-    assert "4001 characters long; the limit is 4000" in h.last("ann")
+    assert "length 4001, limit 4000" in h.last("ann")
     await h.say("ann", "/reply 77 hello")
     assert "no thread 77" in h.last("ann")
     await h.say("ann", "/reply 1    ")
