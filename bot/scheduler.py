@@ -51,8 +51,10 @@ async def anonymity_reminders_job(runtime_key: str) -> int:
                 continue                 # a break means no messages; they are reminded later
             person.last_reminder_at = now
             wake = quiet_until(person, now, rt.config.bot.timezone)
-            for account in uow.accounts.for_person(person.id):
-                uow.outbox.add(account.id, {"key": "reminder.anonymity", "params": {}}, lane=BULK,
+            # once per person, on the account they use (linked accounts share one person)
+            account_id = uow.moderation.delivery_account(person.id)
+            if account_id is not None:
+                uow.outbox.add(account_id, {"key": "reminder.anonymity", "params": {}}, lane=BULK,
                                not_before=wake)
             sent += 1
     rt.worker.wake()

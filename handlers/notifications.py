@@ -122,8 +122,10 @@ def send_digests(uow: UnitOfWork, now, tz: str = "UTC") -> int:  # type: ignore[
         if not lines:
             continue
         wake = quiet_until(person, now, tz)
-        for account in uow.accounts.for_person(person.id):
-            uow.outbox.add(account.id, {"key": "digest.summary", "params": {"lines": lines}}, lane=BULK,
+        # once per person, on the account they use (linked accounts share one person)
+        account_id = uow.moderation.delivery_account(person.id)
+        if account_id is not None:
+            uow.outbox.add(account_id, {"key": "digest.summary", "params": {"lines": lines}}, lane=BULK,
                            not_before=wake)
         sent += 1
     return sent

@@ -264,3 +264,20 @@ async def test_daily_summary_only_when_something_waits(group) -> None:
     await rt.worker.drain()
     assert "1 post has no answer after 6 hours." in h.last("lillian")
     assert all("without an answer" not in t for t in h.inbox("ann"))
+
+
+async def test_a_linked_person_gets_one_digest(group) -> None:
+    from handlers.notifications import send_digests
+    clock = FakeClock()
+    rt, h = await group(clock)
+    await h.say("ann", "/link")
+    code = h.last("ann").split("link code is ")[1].split(".")[0]
+    await h.say("ann", f"/link {code}", platform="other")
+    await h.say("ann", "/notify digest", platform="other")
+    clock.advance(minutes=5)
+    await h.say("bob", "/new News\nsomething new", platform="other")
+    with rt.db.uow() as uow:
+        send_digests(uow, clock.now(), rt.config.bot.timezone)
+    await rt.worker.drain()
+    digests = [t for t in h.inbox("ann") + h.inbox("ann", "other") if "#1" in t and "News" in t]
+    assert len(digests) == 1 and digests[0] in h.inbox("ann", "other")
