@@ -205,7 +205,6 @@ register("reports", Policy(export=_export_reports, erase_columns=("reporter_memb
 # Others' posts live in threads a person started, and the audit log must keep what a
 # consultant did: both only lose the reference.
 register("threads", Policy(erase_columns=("creator_member_id",)))
-register("audit_log", Policy(erase_columns=("actor_member_id",)))
 
 
 def expire_posts(session: Session, cutoff: datetime) -> int:
@@ -220,3 +219,40 @@ def expire_audit(session: Session, cutoff: datetime) -> int:
 
     result = session.execute(delete(AuditEntry).where(AuditEntry.at < cutoff))
     return result.rowcount or 0
+
+
+# -- feature tables that need more than the generic rule ---------------------------------
+
+def _export_audit(session: Session, refs: Refs, vault: IdentityVault) -> list[dict[str, Any]]:
+    """Actions the person took, and actions taken about them (the audit names targets by id)."""
+    from sqlalchemy import or_
+    from storage.models import AuditEntry
+
+    if not refs.member_ids:
+        return []
+    post_ids = list(session.scalars(select(Post.id).where(Post.author_member_id.in_(refs.member_ids))))
+    targets = [f"member:{m}" for m in refs.member_ids] + [f"post:{p}" for p in post_ids]
+    rows = session.scalars(select(AuditEntry).where(or_(AuditEntry.actor_member_id.in_(refs.member_ids),
+                                                        AuditEntry.target.in_(targets)))
+                           .order_by(AuditEntry.id))
+    return [{"id": a.id, "at": _plain(a.at), "action": a.action, "target": a.target, "reason": a.detail,
+             "by_you": a.actor_member_id in refs.member_ids} for a in rows]
+
+
+def _export_queue(session: Session, refs: Refs, vault: IdentityVault) -> list[dict[str, Any]]:
+    """Queue items about the person, without reports (those are counted under reports: they
+    could point at the reporter) and without the consultant's working notes' author."""
+    table = Base.metadata.tables.get("mod_queue")
+    if table is None or not refs.member_ids:
+        return []
+    rows = session.execute(select(table).where(table.c.subject_member_id.in_(refs.member_ids),
+                                               table.c.kind != "report")).mappings()
+    keep = ("id", "kind", "post_id", "body", "created_at", "status", "closed_at")
+    return [{k: _plain(r[k]) for k in keep if k in r} for r in rows]
+
+
+register("audit_log", Policy(export=_export_audit, erase_columns=("actor_member_id",)))
+register("mod_queue", Policy(export=_export_queue, erase_columns=("closed_by_member_id",)))
+# A consultant who leaves keeps the sanctions they gave; a buddy who leaves unpairs.
+register("sanctions", Policy(erase_columns=("actor_member_id",)))
+register("cafe_buddies", Policy(erase_columns=("buddy_member_id",)))
