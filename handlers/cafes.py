@@ -121,7 +121,7 @@ def _line_params(ctx: Context, cafe: Cafe, mine: str | None, consultant: bool) -
             "status": {"t": "cafe.status_cancelled", "params": {"reason": cafe.note or ""}}
             if cafe.status == "cancelled" else "",
             "mine": {"t": f"cafe.mine_{mine}"} if mine else {"t": "cafe.mine_none"},
-            "tally": count, "community": extra}
+            "yes_line": count, "community": extra}
 
 
 @command("rsvp", needs_member=True, group="cafes")
