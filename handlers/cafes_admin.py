@@ -11,6 +11,7 @@ from bot.clock import as_utc
 from bot.router import Context, command
 from handlers.cafes import find_cafe, is_consultant, started, when_text
 from handlers.posting import parse_id
+from moderation import roles
 from storage.models import Community
 
 MAX_PLACE = 200
@@ -23,11 +24,8 @@ def _community(ctx: Context, slug: str) -> Community | None:
 
 
 def _authorised(ctx: Context) -> bool:
-    member = ctx.member
-    if member is None or not is_consultant(ctx.uow, member, member.group_id):
-        ctx.reply("cafe.consultants_only")
-        return False
-    return True
+    """Every ``cafe …`` command goes through the one consultant check (moderation.roles)."""
+    return roles.require_consultant(ctx) is not None
 
 
 @command("cafe", needs_member=True, group="consultant")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.cafes.service import link_topic
 from bot.router import Context, command
 from handlers import mod_actions  # noqa: F401  (registers hide, warn, ban … in SUBS)
 from handlers.mod_common import SUBS, post_in_group, reason_of, split_first, sub, usage
@@ -235,6 +236,7 @@ def topic(ctx: Context, member: Member, rest: str) -> None:
         return
     thread, post = _new_thread_post(ctx, member, rest, pinned=True)
     fan_out(ctx.uow, ctx, post, thread, exclude_person_id=ctx.person.id)
+    link_topic(ctx.uow, member.group_id, thread.id, ctx.clock.now())     # the next café links it
     audit.record(ctx.uow, "mod.topic", group_id=member.group_id, actor_member_id=member.id,
                  target=audit.thread(thread.id))
     ctx.reply("mod.topic_made", thread=thread.id, title=thread.title)

@@ -295,7 +295,7 @@ async def test_nothing_a_participant_receives_reveals_anothers_answer(make_runti
         for user, _ in PEOPLE:
             await h.say(user, "/cafes")
             await h.say(user, "/cafe attendees 1")
-            assert "Only the group's consultant" in h.last(user)
+            assert "That is for the group's consultant" in h.last(user)
         for due in (utc(2026, 3, 24, 17), utc(2026, 3, 30, 16), utc(2026, 3, 31, 14)):
             await tick(rt, h, clock, due)
         await h.say("lillian", "/cafe cancel 1 Snow")
@@ -308,5 +308,24 @@ async def test_nothing_a_participant_receives_reveals_anothers_answer(make_runti
         await h.say("lillian", "/cafe attendees 1")
         listing = h.last("lillian")
         assert "Birch: yes" in listing and "Willow: maybe" in listing and "Rowan: not this time" in listing
+    finally:
+        await rt.stop()
+
+
+async def test_mod_topic_and_cafe_topic_link_to_the_next_cafe(make_runtime) -> None:
+    rt, h, clock = await setup(make_runtime, utc(2026, 3, 1, 12))
+    try:
+        await _cafe_with_rsvps(rt, h, "2026-03-31 18:00")
+        await h.say("lillian", "/cafe add northtown 2026-04-30 18:00 Library")
+        await h.say("lillian", "/mod topic What helps on a hard day?")
+        with rt.db.uow() as uow:
+            first, second = uow.cafes.get(1), uow.cafes.get(2)
+            assert first.topic_thread_id is not None and second.topic_thread_id is None
+            thread = first.topic_thread_id
+        await h.say("lillian", "/cafe topic 1 Small steps")
+        await tick(rt, h, clock)
+        await tick(rt, h, clock, utc(2026, 3, 30, 16))
+        assert "Topic: Small steps" in reminders(h, "ann")[-1]
+        assert f"Reflection thread: /read {thread}" in reminders(h, "ann")[-1]
     finally:
         await rt.stop()

@@ -191,3 +191,15 @@ def notify_change(uow: UnitOfWork, cafe: Cafe, what: str, reason: str | None) ->
 
 def is_day_before(offset_minutes: int) -> bool:
     return offset_minutes == DAY
+
+
+def link_topic(uow: UnitOfWork, group_id: int, thread_id: int, now: datetime) -> list[int]:
+    """Link a reflection thread (``mod topic``) to the next café of each community of the
+    group; the cafés' reminders and announcements then point to it. Returns the café ids."""
+    linked = []
+    for community in uow.groups.communities(group_id):
+        cafe = uow.cafes.next_of_community(community.id, now)
+        if cafe is not None:
+            cafe.topic_thread_id = thread_id
+            linked.append(cafe.id)
+    return linked
