@@ -73,6 +73,8 @@ class SafetySection(_Strict):
     crisis_action: Literal["publish", "hold"] = "publish"
     crisis_words: dict[str, list[str]] = Field(default_factory=dict)
     local_place_names: list[str] = Field(default_factory=list)
+    # Consultants' posts skip the disclosure guard only when this is set.
+    disclosure_skip_consultants: bool = False
     posts_per_minute: int = Field(default=6, ge=1, le=120)
     threads_per_hour: int = Field(default=5, ge=1, le=120)   # new threads per member
     joins_per_hour: int = Field(default=10, ge=1, le=1000)   # join attempts per person (code guessing)

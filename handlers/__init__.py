@@ -7,11 +7,11 @@ from bot.render import Renderer
 from bot.router import Router
 from bot.scheduler import JobBuilder
 from handlers import (
-    cafes, cafes_admin, drafts, link, meet, moderation, notifications, onboarding, privacy, reveals, threads,
+    cafes, cafes_admin, drafts, link, meet, moderation, notifications, onboarding, privacy, reveals, safety, threads,
 )
 
 FEATURES = (onboarding, threads, drafts, notifications, privacy, reveals, meet, cafes, cafes_admin, moderation,
-            link)
+            link, safety)
 
 
 def build_router() -> Router:

@@ -14,9 +14,8 @@ from bot.labels import author_label, viewer_member_id
 from bot.render import RenderContext
 from bot.unicode_text import has_visible_text
 from bot.router import Context
+from moderation.checks import Submission, screen
 from storage.models import Group, Member, Person, Post, Thread
-from moderation import queue as mod_queue
-from moderation.sanctions import publish_gate
 from storage.repo import BULK, Claimed, UnitOfWork
 from handlers.reveals_service import can_see_thread, closed_audience
 
@@ -103,11 +102,13 @@ def group_tag(uow: UnitOfWork, person_id: int | None, group_id: int) -> dict | s
     return {"t": "hard.group_tag", "params": {"group": group.name}} if group is not None else ""
 
 
-def publish(ctx: Context, thread: Thread, body: str, reply_to: int | None = None) -> Post | None:
-    """Validate, apply flood control, store and fan out. Returns the post, or None if held back.
+def publish(ctx: Context, thread: Thread, body: str, reply_to: int | None = None,
+            settled: frozenset[str] = frozenset()) -> Post | None:
+    """Validate, run the safety checks, apply flood control, store and fan out.
 
-    Text held back for any reason but being empty is kept as a draft: nothing typed is lost.
-    """
+    Returns the post, or None if held back. ``settled``: check kinds already answered for this
+    text (the author chose "send anyway"), which are not asked again. Text held back for any
+    reason but being empty is kept as a draft: nothing typed is lost."""
     member = ctx.member
     assert member is not None
     body = body.strip()
@@ -122,10 +123,9 @@ def publish(ctx: Context, thread: Thread, body: str, reply_to: int | None = None
     if thread.locked and member.role != "consultant":
         ctx.reply("thread.locked", thread=thread.id)
         return None
-    gate, until = publish_gate(ctx.uow, ctx.config, member)
-    if gate == "mute":       # kept, not lost: the member sends it when the mute ends
-        ctx.uow.drafts.keep(member.id, body, "mute", thread_id=thread.id, reply_to=reply_to)
-        ctx.reply("mod.muted_draft", until=local_time(ctx, until))
+    screening = screen(Submission(ctx, body, thread, reply_to, skip=settled))
+    if screening.stops:          # asked first, or kept as a draft (a mute): nothing is stored
+        screening.settle(ctx, None)
         return None
     limit = ctx.config.safety.posts_per_minute
     if ctx.uow.threads.recent_posts_by(member.id, ctx.clock.now() - timedelta(minutes=1)) >= limit:
@@ -133,19 +133,16 @@ def publish(ctx: Context, thread: Thread, body: str, reply_to: int | None = None
         ctx.reply("flood.slow_down", count=limit, draft=draft.id)
         return None
     source = (ctx.account.id, ctx.event.platform_message_id) if ctx.event.platform_message_id else None
-    if gate == "hold":       # a newcomer's first posts wait for the consultant's approval
-        post = ctx.uow.threads.add_post(thread, member.id, body, reply_to, source, status="held")
-        mod_queue.add_item(ctx.uow, thread.group_id, "held", post_id=post.id, subject_member_id=member.id)
-        member.current_thread_id = thread.id
-        ctx.reply("mod.held_wait", post=post.id, hours=ctx.config.moderation.hours_text(ctx.lang))
-        return None
-    post = ctx.uow.threads.add_post(thread, member.id, body, reply_to, source)
+    status = "held" if screening.held else "published"
+    post = ctx.uow.threads.add_post(thread, member.id, body, reply_to, source, status=status)
     ctx.uow.threads.mark_read(member.id, thread.id, post.id)
     member.current_thread_id = thread.id
-    fan_out(ctx.uow, ctx, post, thread, exclude_person_id=ctx.person.id)
-    ctx.reply("post.published", post=post.id, thread=thread.id, title=thread.title,
-              group=group_tag(ctx.uow, ctx.person.id, thread.group_id))
-    return post
+    if status == "published":
+        fan_out(ctx.uow, ctx, post, thread, exclude_person_id=ctx.person.id)
+        ctx.reply("post.published", post=post.id, thread=thread.id, title=thread.title,
+                  group=group_tag(ctx.uow, ctx.person.id, thread.group_id))
+    screening.settle(ctx, post)
+    return post if status == "published" else None
 
 
 def fan_out(uow: UnitOfWork, ctx: Context, post: Post, thread: Thread, exclude_person_id: int | None) -> int:
@@ -208,12 +205,12 @@ def render_post(rc: RenderContext, item: Claimed) -> Rendered | None:
     post = rc.get(Post, item.post_id)
     if post is None:
         return None
-    if post.status in ("held", "hidden") and item.op == "send":
+    mode = item.payload.get("mode", "fanout")
+    if post.status in ("held", "hidden") and item.op == "send" and mode != "open":   # open: checked by /open
         return None
     thread = rc.get(Thread, post.thread_id)
     if thread.closed and item.op == "send" and not _may_see(rc, thread):
         return None       # queued before the reader lost access (a withdrawn reveal)
-    mode = item.payload.get("mode", "fanout")
     if rc.person.discreet and mode == "fanout":
         return Rendered(text=rc.t("post.discreet", thread=thread.id))
     author = rc.get(Member, post.author_member_id)
@@ -261,7 +258,8 @@ def own_post(ctx: Context, post_id: int | None) -> Post | None:
     return post
 
 
-def edit_post(ctx: Context, post: Post, body: str) -> None:
+def edit_post(ctx: Context, post: Post, body: str, settled: frozenset[str] = frozenset()) -> None:
+    """Change a post's text on every copy, after the same checks as a new post."""
     body = body.strip()
     problem = body_problem(body)
     if problem:
@@ -270,10 +268,16 @@ def edit_post(ctx: Context, post: Post, body: str) -> None:
     if body == post.body:
         ctx.reply("post.unchanged", post=post.id)
         return
+    thread = ctx.uow.threads.get(post.thread_id)
+    screening = screen(Submission(ctx, body, thread, post.reply_to_post_id, edit_of=post, skip=settled))
+    if screening.blocking is not None:       # asked first, or held: the copies keep the old text
+        screening.settle(ctx, None)
+        return
     post.body = body
     post.edited_at = ctx.clock.now()
     copies = propagate(ctx.uow, post, "edit")
     ctx.reply("post.edited_done", post=post.id, copies=copies)
+    screening.settle(ctx, post)
 
 
 def delete_post(ctx: Context, post: Post) -> None:

@@ -96,6 +96,8 @@ def item_buttons(item: QueueItem) -> list[tuple[str, str]]:
         row += [("mod.button.approve", f"/mod approve p{item.post_id}"),
                 ("mod.button.reject", f"/mod reject p{item.post_id}")]
     elif item.kind in ("report", "crisis") and item.post_id:
+        if item.kind == "crisis":        # the safety alert: read the whole post first
+            row.append(("safety.btn_open", f"/open p{item.post_id}"))
         row += [("mod.button.hide", f"/mod hide p{item.post_id}"),
                 ("mod.button.ack", f"/mod ack p{item.post_id}")]
     row.append(("mod.button.dismiss", f"/mod dismiss {item.id}"))

@@ -1,0 +1,32 @@
+"""What a crisis verdict does: the author's private answer and the consultants' alert.
+
+``queue_item`` is the one place that files an item for the consultant: the consultant's
+queue (``mod queue``), whose new items reach every consultant at once with buttons.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from moderation import queue as mod_queue
+
+if TYPE_CHECKING:
+    from bot.router import Context
+    from storage.models import Post
+
+
+def crisis_answer(ctx: "Context", held: bool) -> tuple[str, dict[str, Any]]:
+    """The warm private answer: the contacts and when the consultant is around."""
+    params = {"contacts": ctx.config.safety.emergency_contacts,
+              "hours": ctx.config.moderation.hours_text(ctx.lang)}
+    return ("safety.crisis_answer_held" if held else "safety.crisis_answer"), params
+
+
+def raise_alert(ctx: "Context", post: "Post | None", kind: str, text: str) -> None:
+    """``kind`` "crisis": a queue item every consultant is alerted to now; "note": a quiet
+    queue note. Without a stored post (the author is still being asked about a detail) the
+    item carries the text, since the consultant must be able to read it now."""
+    member = ctx.member
+    assert member is not None
+    mod_queue.add_item(ctx.uow, member.group_id, "crisis" if kind == "crisis" else "note",
+                       post_id=post.id if post is not None else None, subject_member_id=member.id,
+                       body=None if post is not None else text, alert=kind == "crisis")

@@ -1,0 +1,187 @@
+"""Crisis language: two tiers, from phrase lists shipped with the package (moderation/data)
+and extended by ``safety.crisis_words``.
+
+Tier 1 (answer the author now, alert every consultant): the writer speaks of themselves —
+intent, plan, method or time. Tier 2 (no answer, at most a quiet note): the same words
+negated, in the past, figurative, quoted, or about someone else or the news. When a clause
+is unclear it counts as tier 1: a kind false alarm costs little, a missed crisis a lot.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Iterable
+
+from moderation.checks import PUBLISH, Submission, Verdict, register
+from moderation.text import clauses, phrase, tokens
+
+LANGS = ("en", "nb")
+SECTIONS = ("self", "intent", "topic", "negation", "past", "past_near", "recent", "third", "news",
+            "figurative")
+FIRST_PERSON = {"i", "me", "my", "myself", "mine", "am", "jeg", "meg", "min", "mitt", "mine", "selv", "eg",
+                "æ", "mæ", "je"}
+THIRD_PERSON_NEAR = {"he", "she", "they", "his", "her", "their", "han", "hun", "de", "hans", "hennes",
+                     "deres", "someone", "somebody", "noen"}
+_QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|«[^»\n]*»|„[^“\n]*“|^\s*>.*$", re.MULTILINE)
+WINDOW = 3          # words between a negation/past cue and the phrase it changes
+
+
+Phrase = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    sections: dict[str, tuple[Phrase, ...]]
+    first: dict[str, tuple[tuple[str, Phrase], ...]]     # first token -> (section, phrase)
+
+
+def _parse(text: str) -> dict[str, list[Phrase]]:
+    found: dict[str, list[Phrase]] = {s: [] for s in SECTIONS}
+    section = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+            continue
+        if section in found:
+            entry = phrase(line)
+            if entry:
+                found[section].append(entry)
+    return found
+
+
+@lru_cache(maxsize=16)
+def lexicon(extra: tuple[str, ...] = ()) -> Lexicon:
+    """All languages' lists in one index; configured words count as [intent] (tier 1)."""
+    merged: dict[str, list[Phrase]] = {s: [] for s in SECTIONS}
+    for lang in LANGS:
+        text = resources.files("moderation").joinpath(f"data/crisis_{lang}.txt").read_text(encoding="utf-8")
+        for section, entries in _parse(text).items():
+            merged[section].extend(entries)
+    merged["intent"].extend(p for p in (phrase(w) for w in extra) if p)
+    first: dict[str, list[tuple[str, Phrase]]] = {}
+    for section in ("self", "intent", "topic"):
+        for entry in merged[section]:
+            first.setdefault(entry[0], []).append((section, entry))
+    return Lexicon({s: tuple(v) for s, v in merged.items()}, {k: tuple(v) for k, v in first.items()})
+
+
+def _match_at(words: list[str], i: int, entry: Phrase) -> int:
+    """The end index if ``entry`` matches ``words`` from ``i`` (gaps "…" span 0–3 words), else -1."""
+    if not entry:
+        return i
+    head, rest = entry[0], entry[1:]
+    if head == "…":
+        for skip in range(0, 4):
+            end = _match_at(words, i + skip, rest)
+            if end >= 0:
+                return end
+        return -1
+    if i < len(words) and words[i] == head:
+        return _match_at(words, i + 1, rest)
+    return -1
+
+
+def _contains(words: list[str], entries: Iterable[Phrase], start: int = 0, stop: int | None = None) -> bool:
+    stop = len(words) if stop is None else stop
+    for entry in entries:
+        for i in range(max(start, 0), stop):
+            if words[i] == entry[0] and _match_at(words, i, entry) >= 0:
+                return True
+    return False
+
+
+@dataclass(frozen=True)
+class Hit:
+    section: str
+    start: int
+    end: int
+
+
+def _hits(words: list[str], lex: Lexicon) -> list[Hit]:
+    hits: list[Hit] = []
+    for i, word in enumerate(words):
+        for section, entry in lex.first.get(word, ()):
+            end = _match_at(words, i, entry)
+            if end >= 0:
+                hits.append(Hit(section, i, end))
+    return hits
+
+
+def _subject_is_other(words: list[str], start: int) -> bool:
+    """The nearest person word before the phrase is someone else ("she wants to die")."""
+    for word in reversed(words[max(0, start - 6):start]):
+        if word in FIRST_PERSON:
+            return False
+        if word in THIRD_PERSON_NEAR:
+            return True
+    return False
+
+
+def clause_tier(words: list[str], lex: Lexicon) -> int:
+    """2 = first-person crisis, 1 = a mention (note), 0 = nothing."""
+    best = 0
+    s = lex.sections
+    for hit in _hits(words, lex):
+        near = slice_start = max(0, hit.start - WINDOW - 1)
+        if _contains(words, s["negation"], near, hit.start):
+            best = max(best, 1)
+            continue
+        if _contains(words, s["figurative"]):
+            best = max(best, 1)
+            continue
+        recent = _contains(words, s["recent"])
+        past = _contains(words, s["past"]) or _contains(words, s["past_near"], slice_start, hit.start)
+        if past and not recent:
+            best = max(best, 1)
+            continue
+        if hit.section == "intent" and _subject_is_other(words, hit.start):
+            best = max(best, 1)
+            continue
+        if hit.section == "topic":
+            mine = any(w in FIRST_PERSON for w in words)
+            other = _contains(words, s["third"]) or _contains(words, s["news"])
+            if not mine or other:
+                best = max(best, 1)
+                continue
+        return 2
+    return best
+
+
+def assess(text: str, extra: tuple[str, ...] = ()) -> int:
+    """The crisis tier of a whole text: 2 answer + alert, 1 quiet note, 0 nothing."""
+    lex = lexicon(extra)
+    quoted = " . ".join(m.group() for m in _QUOTED.finditer(text))
+    plain = _QUOTED.sub(" . ", text)
+    best = 0
+    for clause in clauses(plain):
+        best = max(best, clause_tier(tokens(clause), lex))
+        if best == 2:
+            return 2
+    if quoted and any(clause_tier(tokens(c), lex) for c in clauses(quoted)):
+        best = max(best, 1)
+    return best
+
+
+def _extra_words(sub: Submission) -> tuple[str, ...]:
+    words = sub.ctx.config.safety.crisis_words
+    return tuple(w for lang in sorted(words) for w in words[lang])
+
+
+@register("crisis", order=10)
+def crisis_check(sub: Submission) -> Verdict:
+    tier = assess(sub.text, _extra_words(sub))
+    if tier == 0:
+        return PUBLISH
+    from moderation.alerts import crisis_answer, raise_alert
+    if tier == 1:
+        return Verdict("publish", "crisis", note=True, detail="mention",
+                       after=lambda ctx, post: raise_alert(ctx, post, "note", sub.text))
+    hold = sub.ctx.config.safety.crisis_action == "hold" and not sub.is_edit
+    key, params = crisis_answer(sub.ctx, hold)
+    return Verdict("alert", "crisis", answer_key=key, answer_params=params, hold=hold, detail="first-person",
+                   after=lambda ctx, post: raise_alert(ctx, post, "crisis", sub.text))
