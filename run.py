@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
 
 from bot.config import Config, ConfigError, check_secrets, load_config
 from bot.logging_setup import setup_logging
-from storage.crypto import load_data_key
+from storage.crypto import DataKeyMismatch, load_data_key
 
 log = logging.getLogger("peerhaven")
 
@@ -25,11 +26,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def config_path(args: argparse.Namespace) -> str | None:
+    if args.config is None and Path("config.toml").exists():
+        return "config.toml"
+    return args.config
+
+
 def resolve_config(args: argparse.Namespace) -> Config:
-    path = args.config
-    if path is None and Path("config.toml").exists():
-        path = "config.toml"
-    config = load_config(path)
+    config = load_config(config_path(args))
     if args.console:
         config.console.enabled = True
     elif not (config.telegram.enabled or config.matrix.enabled):
@@ -60,26 +64,41 @@ def main(argv: list[str] | None = None) -> int:
         return admin_main(raw[1:])
     args = parse_args(argv)
     setup_logging("WARNING")
+    from bot import startup
+
     try:
         config = resolve_config(args)
         only_console = config.console.enabled
+        had_key = bool(os.environ.get(config.bot.data_key_env)) or Path(config.bot.data_key_file or "").exists()
         data_key = load_data_key(config.bot.data_key_env, config.bot.data_key_file, allow_file=only_console)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
+    no_group = startup.no_group(config, config_path(args))
     if args.check_config:
-        print("configuration is valid")
+        print("configuration is valid" + (" (see the warning above)" if no_group else ""))
+        if no_group:
+            print(no_group, file=sys.stderr)
         return 0
+    if not had_key:
+        print(startup.key_file_created(config), file=sys.stderr)
+    if no_group:
+        print(no_group, file=sys.stderr)
     level = config.bot.log_level if (not only_console or args.verbose) else "WARNING"
     setup_logging(level)
     from bot.lifecycle import build_runtime, run_console, run_forever
 
     try:
         rt = build_runtime(config, data_key, make_transports(config))
+    except DataKeyMismatch as exc:
+        print(f"config error: {exc}\n{startup.key_mismatch(config)}", file=sys.stderr)
+        return 2
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
     if only_console:
+        if sys.stdin.isatty():
+            print(startup.banner(config), file=sys.stderr)
         asyncio.run(run_console(rt))
         return 0
 

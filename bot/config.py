@@ -69,7 +69,11 @@ class StorageSection(_Strict):
 
 
 class SafetySection(_Strict):
-    emergency_contacts: str = "Emergency: 113 · Mental health helpline: 116 123"
+    # One text for everyone, or one per language ({ en = "...", nb = "..." }); a message
+    # shows the recipient's language, else the default language's, else English.
+    emergency_contacts: str | dict[str, str] = Field(default_factory=lambda: {
+        "en": "Emergency: 113 · Mental health helpline: 116 123",
+        "nb": "Nødnummer: 113 · Mental Helse hjelpetelefonen: 116 123"})
     crisis_action: Literal["publish", "hold"] = "publish"
     crisis_words: dict[str, list[str]] = Field(default_factory=dict)
     local_place_names: list[str] = Field(default_factory=list)
@@ -78,6 +82,19 @@ class SafetySection(_Strict):
     posts_per_minute: int = Field(default=6, ge=1, le=120)
     threads_per_hour: int = Field(default=5, ge=1, le=120)   # new threads per member
     joins_per_hour: int = Field(default=10, ge=1, le=1000)   # join attempts per person (code guessing)
+
+    @field_validator("emergency_contacts")
+    @classmethod
+    def _contacts(cls, value: str | dict[str, str]) -> str | dict[str, str]:
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - {"en", "nb"})
+            if unknown or not value:
+                raise ValueError(f"a table of languages (en, nb); got {', '.join(unknown) or 'an empty table'}")
+            if not all(text.strip() for text in value.values()):
+                raise ValueError("every language needs a text")
+        elif not value.strip():
+            raise ValueError("must not be empty: people in crisis need it")
+        return value
 
 
 class ModerationSection(_Strict):

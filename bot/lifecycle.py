@@ -112,6 +112,15 @@ async def run_console(rt: Runtime, stream: IO[str] | None = None) -> None:
 
     console = rt.transports["console"]
     assert isinstance(console, ConsoleTransport)
+    def label(address: str, key: str) -> str:
+        """A console marker ("Updated:", "Removed: …") in that console user's language."""
+        with rt.db.uow() as uow:
+            account = uow.accounts.find("console", address)
+            person = uow.people.get(account.person_id) if account is not None else None
+        lang = (person.language if person is not None else None) or rt.config.bot.default_language
+        return rt.i18n.t(lang, key)
+
+    console.label = label
     # The scheduler runs too: a session that stays open gets its café reminders on time.
     await rt.start(scheduler=True, worker=True)
     try:

@@ -10,10 +10,11 @@ from typing import Any, Callable
 
 from bot.config import Config
 from bot.events import Button, Rendered
-from bot.i18n import I18n
+from bot.i18n import LANGUAGES, I18n
 from storage.models import Account, Person
 from storage.repo import Claimed, UnitOfWork
 
+LANGUAGE_SET = set(LANGUAGES)
 KindRenderer = Callable[["RenderContext", Claimed], Rendered | None]
 
 
@@ -53,6 +54,10 @@ class RenderContext:
         for name, value in params.items():
             if isinstance(value, dict) and "t" in value:
                 out[name] = self._entry(value)
+            elif isinstance(value, dict) and value and set(value) <= LANGUAGE_SET:
+                # one text per language (e.g. safety.emergency_contacts): the recipient's own
+                out[name] = value.get(self.lang) or value.get(self.config.bot.default_language) \
+                    or value.get("en") or next(iter(value.values()))
             elif isinstance(value, list) and all(isinstance(v, dict) and "t" in v for v in value):
                 out[name] = "\n".join(self._entry(v) for v in value)
             else:

@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 MIN_SECRET = 32
 
 
+class DataKeyMismatch(ConfigError):
+    """The stored identities were sealed with another data key."""
+
+
 def _derive(secret: bytes, label: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"peerhaven-v1", info=label).derive(secret)
 
@@ -51,8 +55,8 @@ class IdentityVault:
         try:
             plain = self._aead.decrypt(blob[:12], blob[12:], platform.encode())
         except InvalidTag:
-            raise ConfigError("bot.data_key_env: the data key does not match the key the database "
-                              "was written with") from None
+            raise DataKeyMismatch("bot.data_key_env: the data key does not match the key the database "
+                                  "was written with") from None
         return json.loads(plain)
 
 
@@ -74,8 +78,8 @@ def load_data_key(env_name: str, key_file: str | None, allow_file: bool) -> str:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(value + "\n")
-    log.warning("created a local data key file (%s) because %s is not set; "
-                "set %s in production and keep the key safe", path, env_name, env_name)
+    # run.py tells the person at the terminal in a sentence; the log only notes it.
+    log.info("created a local data key file because %s is not set", env_name)
     return value
 
 

@@ -123,3 +123,41 @@ def test_a_second_run_on_the_same_database_works(tmp_path: Path) -> None:
     assert second.returncode == 0, second.stderr
     assert "#1 Again · p1 · Birch\n  hello again" in second.stdout
     assert "Traceback" not in second.stderr
+
+
+def test_a_trailing_backslash_continues_the_message(tmp_path: Path) -> None:
+    result = run_console(tmp_path, "cara: /help \\\nname\n")
+    assert "/name <pseudonym> – choose or change" in result.stdout
+    assert "expected '<user>: <text>'" not in result.stderr
+
+
+def test_piped_output_is_only_the_transcript_and_notes_go_to_stderr(tmp_path: Path) -> None:
+    result = run_console(tmp_path, "cara: /start\n")
+    assert "created a local data key in" in result.stderr and "{" not in result.stderr   # a sentence, not JSON
+    assert "Peerhaven console" not in result.stderr + result.stdout      # the banner is for terminals
+    second = run_console(tmp_path, "cara: /start\n")
+    assert "created a local data key" not in second.stderr
+
+
+def test_no_group_is_warned_at_start_and_by_check_config(tmp_path: Path) -> None:
+    path = tmp_path / "empty.toml"
+    path.write_text(f'[storage]\nurl = "sqlite:///{tmp_path}/x.db"\n[bot]\ndata_key_file = "{tmp_path}/x.key"\n')
+    env = {k: v for k, v in os.environ.items() if k != "PEERHAVEN_DATA_KEY"}
+    for extra in (["--check-config"], []):
+        result = subprocess.run([sys.executable, "run.py", "--console", "--config", str(path), *extra], cwd=ROOT,
+                                input="cara: /start\n", capture_output=True, text=True, timeout=120, env=env)
+        assert result.returncode == 0, result.stderr
+        assert "no group, so every /join will fail" in result.stderr
+        assert "config.example.toml" in result.stderr
+
+
+def test_a_changed_data_key_says_which_key_and_how_to_start_afresh(tmp_path: Path) -> None:
+    run_console(tmp_path, "cara: /start\n")
+    config = tmp_path / "config.toml"
+    env = {**os.environ, "PEERHAVEN_DATA_KEY": "x" * 40}
+    result = subprocess.run([sys.executable, "run.py", "--console", "--config", str(config)], cwd=ROOT,
+                            input="cara: /start\n", capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 2
+    assert "does not match" in result.stderr
+    assert str(tmp_path / "ph.key") in result.stderr and "start afresh" in result.stderr
+    assert str(tmp_path / "ph.db") in result.stderr
