@@ -112,6 +112,7 @@ async def run_console(rt: Runtime, stream: IO[str] | None = None) -> None:
 
     console = rt.transports["console"]
     assert isinstance(console, ConsoleTransport)
+
     def label(address: str, key: str) -> str:
         """A console marker ("Updated:", "Removed: …") in that console user's language."""
         with rt.db.uow() as uow:
