@@ -32,7 +32,7 @@ from bot.events import IncomingEvent, Kind, Rendered
 from bot.i18n import I18n
 from bot.transports.base import Dispatch, TransientError
 from bot.transports.telegram_format import escape
-from bot.transports.telegram_limits import ChatGate, GlobalBucket
+from bot.transports.telegram_limits import ChatGate, GlobalWindow
 from bot.transports.telegram_send import NO_PREVIEW, Outgoing
 from bot.transports.telegram_updates import AckQueue, OffsetRequest, language, message_event, platform_user
 
@@ -63,7 +63,7 @@ class TelegramTransport:
         self._webhook_secret = webhook_secret or secrets.token_urlsafe(32)
         self._poll_timeout = poll_timeout
         self._i18n = i18n or I18n()
-        self.bucket = GlobalBucket(messages_per_second, burst)
+        self.bucket = GlobalWindow(messages_per_second)     # (burst: kept for old configs, unused)
         self.gate = ChatGate(per_chat_interval)
         self._app: Application | None = None
         self._queue: AckQueue | None = None
@@ -282,8 +282,11 @@ class TelegramTransport:
             self._quietly_left.discard(chat.id)
             try:
                 await self.bucket.acquire()
-                await bot.send_message(chat.id, escape(self._i18n.t(language, "telegram.private_only")),
-                                       parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW)
+                try:
+                    await bot.send_message(chat.id, escape(self._i18n.t(language, "telegram.private_only")),
+                                           parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW)
+                finally:
+                    self.bucket.release()
             except TelegramError as exc:
                 log.info("telegram: could not explain before leaving a %s (%s)", chat.type, exc.__class__.__name__)
         elif chat.id in self._quietly_left:

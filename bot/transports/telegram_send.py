@@ -19,7 +19,7 @@ from bot.events import Rendered
 from bot.transports.base import MessageGone, PermanentError, RetryAfter
 from bot.transports.telegram_format import (CAPTION_LIMIT, ELLIPSIS, NotModified, Part, escape, join_ids, keyboard,
                                             parse_ids, retry_seconds, split_text, translate, u16len)
-from bot.transports.telegram_limits import ChatGate, GlobalBucket
+from bot.transports.telegram_limits import ChatGate, GlobalWindow
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def chat_id_of(address: str) -> int:
 
 
 class Outgoing:
-    def __init__(self, bot: Callable[[], Bot], bucket: GlobalBucket, gate: ChatGate) -> None:
+    def __init__(self, bot: Callable[[], Bot], bucket: GlobalWindow, gate: ChatGate) -> None:
         self._bot = bot                 # raises TransientError while Telegram is not connected
         self.bucket = bucket
         self.gate = gate
@@ -62,6 +62,8 @@ class Outgoing:
             raise RetryAfter(seconds) from None
         except TelegramError as exc:
             raise translate(exc) from None
+        finally:
+            self.bucket.release()           # the slot frees one window after the answer
 
     async def send(self, address: str, message: Rendered) -> str:
         """Send; a text over 4,096 characters goes as several messages split at line breaks.

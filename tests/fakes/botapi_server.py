@@ -10,6 +10,9 @@ Telegram where that catches bugs early):
   ``group_per_minute``/60 (same capacity), one global ``global_per_second`` (capacity
   ``global_burst``, default = the rate).  A send must fit all of them; a rejected request consumes
   nothing.  retry_after = ceil(seconds until a token is free), at least 1.
+* ``strict_limits=True`` (the benchmark's and the pacing test's server): the global limit is a
+  sliding window (at most ``global_per_second`` accepted sends in any one second; retry_after =
+  until the oldest leaves the window), and each private chat allows a burst of 3, then 1/s.
 * HTML: a bare ``>``, or an ``&`` that does not start &lt; &gt; &amp; &quot; or a numeric entity, is
   rejected (Telegram keeps them literally, but its docs require escaping them).  Like Telegram,
   text is trimmed of surrounding whitespace and url/email/mention/hashtag/bot_command entities
@@ -265,7 +268,7 @@ class FakeBotApi:
                  bot_first_name: str = "Peerhaven", bot_username: str = "peerhaven_bot",
                  per_chat_per_second: float = 1.0, per_chat_burst: int = 1, group_per_minute: float = 20.0,
                  global_per_second: float = 30.0, global_burst: int | None = None, enforce_limits: bool = True,
-                 privacy_mode: bool = True, webhook_retry_delay: float = 0.2,
+                 privacy_mode: bool = True, webhook_retry_delay: float = 0.2, strict_limits: bool = False,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.token, self.clock, self.enforce_limits = token, clock, enforce_limits
         self.bot_user: JSON = {"id": int(token.split(":")[0]), "is_bot": True,
@@ -275,6 +278,11 @@ class FakeBotApi:
         self.webhook_retry_delay = webhook_retry_delay
         self._global = _Bucket(global_per_second, global_burst or max(1, int(global_per_second)), clock())
         self._buckets: dict[int, _Bucket] = {}
+        self.strict_limits = strict_limits
+        if strict_limits:
+            self.per_chat_per_second, self.per_chat_burst = 1.0, 3
+        self._window: list[float] = []         # accepted send times within the last second (strict)
+        self._window_limit = int(global_per_second)
         self.users: dict[int, JSON] = {}
         self.chats: dict[int, Chat] = {}
         self._messages: dict[int, list[StoredMessage]] = {}
@@ -707,11 +715,19 @@ class FakeBotApi:
             if bucket is None:
                 rate = self.per_chat_per_second if chat.data["type"] == "private" else self.group_per_minute / 60
                 bucket = self._buckets[chat.id] = _Bucket(rate, max(1, self.per_chat_burst), now)
-            wait = max(bucket.wait(now), self._global.wait(now))
+            if self.strict_limits:
+                self._window = [t for t in self._window if t > now - 1.0]
+                global_wait = (self._window[0] + 1.0 - now) if len(self._window) >= self._window_limit else 0.0
+            else:
+                global_wait = self._global.wait(now)
+            wait = max(bucket.wait(now), global_wait)
             if wait > 0:
                 raise too_many(max(1, math.ceil(wait)))
             bucket.tokens -= 1
-            self._global.tokens -= 1
+            if self.strict_limits:
+                self._window.append(now)
+            else:
+                self._global.tokens -= 1
         msg = self._store(chat, self.bot_user, content, from_bot=True, raw=dict(p))
         self.sent_log.append(SentRecord(now, chat.id, method, msg.message_id))
         return msg.data

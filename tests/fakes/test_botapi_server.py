@@ -437,3 +437,25 @@ async def test_unreachable_webhook_keeps_updates_pending(server: FakeBotApi, bot
     assert info.pending_update_count == 1 and info.last_error_message
     await bot.delete_webhook(drop_pending_updates=True)
     assert await bot.get_updates(timeout=0) == ()
+
+
+@pytest.mark.asyncio
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+async def test_strict_limits_sliding_window_and_per_chat_burst(clock: ManualClock) -> None:
+    async with FakeBotApi(TOKEN, clock=clock, global_per_second=4, strict_limits=True) as srv, \
+            Bot(TOKEN, base_url=srv.base_url) as bot:
+        for uid in (ALICE, BOB, CAROL, DAVE):
+            srv.add_user(uid, f"U{uid}")
+        for text in ("a1", "a2", "a3"):          # a burst of 3 in one chat
+            await bot.send_message(ALICE, text)
+        with pytest.raises(RetryAfter):          # then one per second
+            await bot.send_message(ALICE, "a4")
+        clock.advance(0.9)
+        await bot.send_message(BOB, "b1")        # the 4th in the window
+        clock.advance(0.05)
+        with pytest.raises(RetryAfter) as caught:  # a bucket would have refilled; the window has not
+            await bot.send_message(CAROL, "c1")
+        assert seconds(caught.value.retry_after) == 1
+        clock.advance(0.06)                      # the first three left the window
+        await bot.send_message(CAROL, "c1")
+        assert srv.rejected_429 == 2
