@@ -12,8 +12,10 @@ SCRIPT = ("annaxq: /start\nannaxq: /agree\nannaxq: /join WELCOME\nannaxq: /name 
           "borisxq: /start\nborisxq: /agree\nborisxq: /join WELCOME\nborisxq: /name Willow\nborisxq: /me\n")
 
 
-def run_console(tmp_path: Path, script: str, extra_config: str = "") -> subprocess.CompletedProcess:
+def run_console(tmp_path: Path, script: str, extra_config: str = "", language: str = "en",
+                ) -> subprocess.CompletedProcess:
     config = (ROOT / "config.example.toml").read_text().replace(
+        'default_language = "en"', f'default_language = "{language}"').replace(
         'url = "sqlite:///data/peerhaven.db"', f'url = "sqlite:///{tmp_path}/ph.db"').replace(
         'data_key_file = "data/peerhaven.key"', f'data_key_file = "{tmp_path}/ph.key"')
     path = tmp_path / "config.toml"
