@@ -53,7 +53,7 @@ async def test_consultant_scenario_on_the_console(tmp_path) -> None:
         await say("lillian", "/mod hide p3 a name could identify you")
         shown = out.getvalue()[mark:]
         for user in ("borisxq", "cathxq"):
-            assert any(m.startswith("(edited) #2 Work · p3") and "[hidden by the consultant]" in m
+            assert any(m.startswith("Updated: #2 Work · p3") and "[hidden by the consultant]" in m
                        for m in messages_for(shown, user))
         assert any("a name could identify you" in m and "Hansen" in m for m in messages_for(shown, "annaxq"))
 
