@@ -55,7 +55,7 @@ def test_reveal_scenario_on_the_console(tmp_path: Path) -> None:
     assert any("p4 · Birch (Anna)\nOnly for you" in m for m in boris)
     listings = [m for m in boris if m.startswith("Threads")]
     assert len(listings) == 2 and "Just us" in listings[0] and "Just us" not in listings[1]
-    edited = [m for m in boris if m.startswith("(edited) #")]
+    edited = [m for m in boris if m.startswith("Updated: #")]
     assert edited and all("Anna" not in m for m in edited)
     assert "cannot be taken back" in next(m for m in anna if "sees only your pseudonym" in m)
     assert "Moss can link Birch to your card." in anna[-1] and "Willow" not in anna[-1].split("revealed")[-1]
