@@ -284,7 +284,7 @@ def test_from_config_reads_secrets_from_the_environment() -> None:
                           webhook_url="https://bot.example.org/tg",
                           webhook_secret_env="X_TG_SECRET", messages_per_second=20, per_chat_interval=1.5)
     transport = TelegramTransport.from_config(cfg, env={"X_TG_TOKEN": TOKEN, "X_TG_SECRET": "abc_DEF-123"})
-    assert transport.mode == "webhook" and transport.bucket.rate == 20 and transport.gate.interval == 1.5
+    assert transport.mode == "webhook" and transport.bucket.limit == 20 and transport.gate.interval == 1.5
     with pytest.raises(ConfigError, match="telegram.token_env: environment variable X_TG_TOKEN"):
         TelegramTransport.from_config(cfg, env={})
     with pytest.raises(ConfigError, match="telegram.webhook_secret_env"):
