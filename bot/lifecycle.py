@@ -85,8 +85,10 @@ def build_runtime(config: Config, data_key: str, transports: dict[str, Transport
     directory = Directory(config, vault)
     with db.uow() as uow:
         uow.accounts.check_key()      # a wrong data key stops the start, not the first message
+        uow.accounts.bind_legacy()    # identities sealed before they were bound to their account id
         directory.sync(uow)
         sync_config_roles(uow, config)     # consultants named in the config (operator grants kept)
+    vault.accept_unbound = False      # every stored identity is bound now: an unbound one is a copy
     i18n = I18n()
     renderer = Renderer(i18n, config)
     register_renderers(renderer)

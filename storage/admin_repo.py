@@ -120,4 +120,4 @@ class AdminRepo:
             return []
         accounts = self.s.scalars(select(Account).where(Account.person_id == member.person_id)
                                   .order_by(Account.id))
-        return [(a.platform, vault.open(a.platform, a.identity_enc)) for a in accounts]
+        return [(a.platform, vault.open(a.platform, a.identity_enc, a.id)) for a in accounts]

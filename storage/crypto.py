@@ -23,6 +23,9 @@ from bot.config import ConfigError
 
 log = logging.getLogger(__name__)
 MIN_SECRET = 32
+# Prefix of an identity sealed with its account id as associated data. Older blobs start with
+# their random nonce; they are re-sealed at start (Accounts.bind_legacy), then refused.
+BOUND = b"PHa2"
 
 
 class DataKeyMismatch(ConfigError):
@@ -42,22 +45,48 @@ class IdentityVault:
         self._aead = AESGCM(_derive(raw, b"identity-encrypt"))
         # Wraps the per-member keys of the key store (storage/keyring.py).
         self.wrap_key = _derive(raw, b"member-key-wrap")
+        self.accept_unbound = True
 
     def lookup_hash(self, platform: str, user_id: str) -> str:
         return hmac.new(self._hash_key, f"{platform}\x00{user_id}".encode(), hashlib.sha256).hexdigest()
 
-    def seal(self, platform: str, data: dict[str, str | None]) -> bytes:
+    def seal(self, platform: str, data: dict[str, str | None], account_id: int | None = None) -> bytes:
+        """Encrypt ``data``. An account's identity is always sealed with its ``account_id`` bound
+        as associated data: the blob then opens only on its own row, so a blob copied onto
+        another account (a database-level swap that would re-point that account's messages) is
+        refused instead of silently trusted."""
         nonce = os.urandom(12)
         plain = json.dumps(data, separators=(",", ":")).encode()
-        return nonce + self._aead.encrypt(nonce, plain, platform.encode())
+        if account_id is None:
+            return nonce + self._aead.encrypt(nonce, plain, platform.encode())
+        return BOUND + nonce + self._aead.encrypt(nonce, plain, _bound_ad(platform, account_id))
 
-    def open(self, platform: str, blob: bytes) -> dict[str, str | None]:
+    @staticmethod
+    def is_bound(blob: bytes) -> bool:
+        return bytes(blob[:len(BOUND)]) == BOUND
+
+    def open(self, platform: str, blob: bytes, account_id: int | None = None) -> dict[str, str | None]:
+        """Decrypt a blob sealed by ``seal`` with the same ``platform`` and ``account_id``.
+
+        While ``accept_unbound`` is set (until start-up has re-sealed the old rows), an
+        account's blob written before the binding still opens."""
+        blob = bytes(blob)
         try:
-            plain = self._aead.decrypt(blob[:12], blob[12:], platform.encode())
+            if account_id is not None and self.is_bound(blob):
+                body = blob[len(BOUND):]
+                plain = self._aead.decrypt(body[:12], body[12:], _bound_ad(platform, account_id))
+            elif account_id is not None and not self.accept_unbound:
+                raise InvalidTag()
+            else:
+                plain = self._aead.decrypt(blob[:12], blob[12:], platform.encode())
         except InvalidTag:
             raise DataKeyMismatch("bot.data_key_env: the data key does not match the key the database "
-                                  "was written with") from None
+                                  "was written with, or a stored identity was moved to another row") from None
         return json.loads(plain)
+
+
+def _bound_ad(platform: str, account_id: int) -> bytes:
+    return f"{platform}\x00account:{account_id}".encode()
 
 
 def load_data_key(env_name: str, key_file: str | None, allow_file: bool) -> str:

@@ -152,7 +152,7 @@ def erase(session: Session, person_id: int, *, keep_accounts: bool) -> Refs:
 # -- the core tables -----------------------------------------------------------------------
 
 def _open_identity(vault: IdentityVault, blob: Any, row: dict) -> Any:
-    return vault.open(row["platform"], bytes(blob))
+    return vault.open(row["platform"], bytes(blob), row["id"])
 
 
 def _erase_members(session: Session, refs: Refs) -> None:

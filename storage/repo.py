@@ -76,14 +76,29 @@ class Accounts(_Repo):
         if account is not None:
             self.identity(account)
 
-    def identity(self, account: Account) -> dict[str, str | None]:
-        return self.vault.open(account.platform, account.identity_enc)
+    def bind_legacy(self, batch: int = 500) -> int:
+        """Re-seal identities written before they were bound to their account id. Returns how
+        many were re-sealed; afterwards an unbound identity is refused (see IdentityVault.open)."""
+        done, last = 0, 0
+        while True:
+            rows = list(self.s.scalars(select(Account).where(Account.id > last).order_by(Account.id).limit(batch)))
+            for account in rows:
+                last = account.id
+                if not self.vault.is_bound(account.identity_enc):
+                    account.identity_enc = self.vault.seal(account.platform, self.identity(account), account.id)
+                    done += 1
+            self.s.flush()
+            if len(rows) < batch:
+                return done
 
-    def _sealed(self, user: PlatformUser) -> bytes:
+    def identity(self, account: Account) -> dict[str, str | None]:
+        return self.vault.open(account.platform, account.identity_enc, account.id)
+
+    def _sealed(self, user: PlatformUser, account_id: int) -> bytes:
         return self.vault.seal(user.platform, {
             "user_id": user.user_id, "address": user.address,
             "username": user.username, "display_name": user.display_name,
-        })
+        }, account_id)
 
     def find_or_create(self, user: PlatformUser, people: People, default_language: str) -> Account:
         account = self.find(user.platform, user.user_id)
@@ -95,15 +110,16 @@ class Accounts(_Repo):
             person = people.create(lang or default_language)
             account = Account(person_id=person.id, platform=user.platform,
                               identity_hash=self.vault.lookup_hash(user.platform, user.user_id),
-                              identity_enc=self._sealed(user), reachable=True, created_at=now,
-                              last_seen_at=now)
+                              identity_enc=b"", reachable=True, created_at=now, last_seen_at=now)
             self.s.add(account)
+            self.s.flush()             # the new id is the associated data of the sealed identity
+            account.identity_enc = self._sealed(user, account.id)
             self.s.flush()
             return account
         known = self.identity(account)
         if (known.get("address"), known.get("username"), known.get("display_name")) != (
                 user.address, user.username, user.display_name):
-            account.identity_enc = self._sealed(user)
+            account.identity_enc = self._sealed(user, account.id)
         account.last_seen_at = now
         return account
 

@@ -72,11 +72,11 @@ def cmd_rotate(args: argparse.Namespace, config: Config, db: Database, out: Call
                     done += 1
                     continue
                 try:
-                    plain = old.open(account.platform, account.identity_enc)
+                    plain = old.open(account.platform, account.identity_enc, account.id)
                 except ConfigError:
                     raise OperatorError(f"account {account.id} opens with neither key; "
                                         "is bot.data_key_env the current key?") from None
-                account.identity_enc = new.seal(account.platform, plain)
+                account.identity_enc = new.seal(account.platform, plain, account.id)
                 account.identity_hash = new.lookup_hash(account.platform, str(plain.get("user_id")))
                 moved += 1
         if len(accounts) < BATCH:
@@ -115,7 +115,7 @@ def _rotate_member_keys(db: Database, new: IdentityVault) -> tuple[int, int]:
 
 def _opens(vault: IdentityVault, account: Account) -> bool:
     try:
-        vault.open(account.platform, account.identity_enc)
+        vault.open(account.platform, account.identity_enc, account.id)
     except ConfigError:
         return False
     return True
