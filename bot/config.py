@@ -182,6 +182,9 @@ class CafesSection(_Strict):
     tick_seconds: int = Field(default=30, ge=1, le=600)
     default_reminders: str = Field(default="7d,1d,2h", pattern=r"^\s*\d{1,3}[dhm](\s*,\s*\d{1,3}[dhm])*\s*$")
     upcoming_per_series: int = Field(default=3, ge=1, le=12)   # occurrences kept materialised
+    # "auto": two buddy wishes are paired first come, first paired; "consultant": wishes wait
+    # for the consultant's `cafe buddy <cafe> <a> <b>`.
+    buddy_pairing: Literal["auto", "consultant"] = "auto"
 
 
 class CommunityConfig(_Strict):

@@ -7,10 +7,11 @@ from bot.render import Renderer
 from bot.router import Router
 from bot.scheduler import JobBuilder
 from handlers import (
-    cafes, cafes_admin, drafts, link, meet, moderation, notifications, onboarding, privacy, reveals, safety, threads,
+    cafes, cafes_admin, cafes_pairs, drafts, link, meet, moderation, notifications, onboarding, privacy, reveals, safety, threads,
 )
 
-FEATURES = (onboarding, threads, drafts, notifications, privacy, reveals, meet, cafes, cafes_admin, moderation,
+FEATURES = (onboarding, threads, drafts, notifications, privacy, reveals, meet, cafes, cafes_admin, cafes_pairs,
+            moderation,
             link, safety)
 
 

@@ -139,9 +139,11 @@ def rsvp(ctx: Context) -> None:
         ctx.reply("cafe.rsvp_started_no" if answer == "no" else "cafe.rsvp_started")
         return
     if cafe.status == "cancelled":
-        ctx.reply("cafe.rsvp_cancelled", cafe=cafe.id)
+        ctx.reply("cafe.rsvp_cancelled", id=cafe.id)
         return
     ctx.uow.cafes.set_rsvp(cafe.id, ctx.member.id, answer)
+    if answer == "no" and "cafe_not_coming" in ctx.services:
+        ctx.services["cafe_not_coming"](ctx, cafe)       # a buddy pairing or ride ends with it
     ctx.reply(f"cafe.rsvp_{answer}", id=cafe.id, when=when_text(ctx.lang, cafe))
 
 

@@ -1,5 +1,5 @@
 """The consultant's café commands: ``cafe add|repeat|topic|move|cancel|stop|reminders|
-attendees|ride``. Every one goes through ``handlers.cafes.is_consultant``."""
+attendees|ride|buddy`` (the last three in ``handlers.cafes_pairs``). Every one goes through ``handlers.cafes.is_consultant``."""
 from __future__ import annotations
 
 from bot.cafes import service
@@ -9,6 +9,7 @@ from bot.cafes.schedule import (
 )
 from bot.clock import as_utc
 from bot.router import Context, command
+from handlers import cafes_pairs
 from handlers.cafes import find_cafe, is_consultant, started, when_text
 from handlers.posting import parse_id
 from moderation import roles
@@ -189,29 +190,6 @@ def _reminders(ctx: Context, rest: str) -> None:
     ctx.reply("cafe.offsets_set", offsets=format_offsets(offsets))
 
 
-def _attendees(ctx: Context, rest: str) -> None:
-    found = _managed(ctx, rest) if rest else None
-    if found is None:
-        if not rest:
-            ctx.reply("cafe.attendees_usage")
-        return
-    lines = []
-    for member_id, answer in sorted(ctx.uow.cafes.answers(found.id).items()):
-        member = ctx.uow.members.get(member_id)
-        if member is not None and member.pseudonym:
-            lines.append({"t": "cafe.attendee_line", "params": {"name": member.pseudonym,
-                                                                "answer": {"t": f"cafe.answer_{answer}"}}})
-    for ride in ctx.uow.cafes.rides(found.id):
-        member = ctx.uow.members.get(ride.member_id)
-        if member is not None and member.pseudonym:
-            lines.append({"t": f"cafe.attendee_ride_{ride.kind}", "params": {"name": member.pseudonym,
-                                                                            "count": ride.seats}})
-    for wish in ctx.uow.cafes.buddies(found.id):
-        member = ctx.uow.members.get(wish.member_id)
-        if member is not None and member.pseudonym:
-            lines.append({"t": "cafe.attendee_buddy", "params": {"name": member.pseudonym}})
-    ctx.reply("cafe.attendees" if lines else "cafe.attendees_none", id=found.id, lines=lines)
-
-
 SUBCOMMANDS = {"add": _add, "repeat": _repeat, "topic": _topic, "move": _move, "cancel": _cancel,
-               "stop": _stop, "reminders": _reminders, "attendees": _attendees}
+               "stop": _stop, "reminders": _reminders, "attendees": cafes_pairs.cafe_attendees,
+               "ride": cafes_pairs.cafe_ride, "buddy": cafes_pairs.cafe_buddy}

@@ -120,6 +120,8 @@ def show_page(ctx: Context, member: Member, thread_id: int, before: int | None) 
               group=group_tag(ctx.uow, ctx.person.id, thread.group_id),
               total={"t": "thread.posts_count", "params": {"count": total}},
               more={"t": "thread.more_hint"} if earlier else "")
+    if "thread_header" in ctx.services:
+        ctx.services["thread_header"](ctx, thread)       # e.g. the café a reflection thread is for
     for post in posts:
         ctx.uow.outbox.add(ctx.account.id, {"mode": "read"}, lane=DIRECT, kind="post", post_id=post.id)
     ctx.uow.threads.mark_read(member.id, thread_id, ctx.uow.threads.latest_post_id(thread_id))

@@ -79,6 +79,11 @@ class Cafes:
         return list(self.s.scalars(select(Cafe).where(Cafe.status == "scheduled", Cafe.starts_at > now,
                                                       Cafe.starts_at <= until).order_by(Cafe.starts_at)))
 
+    def for_thread(self, thread_id: int, now: datetime) -> list[Cafe]:
+        """Coming cafés a reflection thread is linked to."""
+        return list(self.s.scalars(select(Cafe).where(Cafe.topic_thread_id == thread_id, Cafe.starts_at > now)
+                                   .order_by(Cafe.starts_at, Cafe.id)))
+
     def unannounced(self, now: datetime) -> list[Cafe]:
         return list(self.s.scalars(select(Cafe).where(Cafe.status == "scheduled", Cafe.starts_at > now,
                                                       Cafe.announced_at.is_(None)).order_by(Cafe.starts_at)))
@@ -182,6 +187,28 @@ class Cafes:
         self.s.add(row)
         self.s.flush()
         return row
+
+    def waiting_buddies(self, cafe_id: int) -> list[CafeBuddy]:
+        """Wishes not paired yet, first come first."""
+        return list(self.s.scalars(select(CafeBuddy).where(CafeBuddy.cafe_id == cafe_id,
+                                                           CafeBuddy.buddy_member_id.is_(None))
+                                   .order_by(CafeBuddy.at, CafeBuddy.id)))
+
+    def ride_by_id(self, ride_id: int | None) -> CafeRide | None:
+        return self.s.get(CafeRide, ride_id) if ride_id is not None else None
+
+    def passengers(self, offer_id: int) -> list[CafeRide]:
+        return list(self.s.scalars(select(CafeRide).where(CafeRide.offer_id == offer_id).order_by(CafeRide.id)))
+
+    def pair_threads(self, a: int, b: int) -> set[int]:
+        """Threads of the live café pairings (buddy or ride) between two members."""
+        found = set(self.s.scalars(select(CafeBuddy.thread_id).where(
+            CafeBuddy.member_id.in_((a, b)), CafeBuddy.buddy_member_id.in_((a, b)),
+            CafeBuddy.thread_id.is_not(None))))
+        offers = select(CafeRide.id).where(CafeRide.member_id.in_((a, b)), CafeRide.kind == "offer")
+        found |= set(self.s.scalars(select(CafeRide.thread_id).where(
+            CafeRide.member_id.in_((a, b)), CafeRide.offer_id.in_(offers), CafeRide.thread_id.is_not(None))))
+        return found
 
     def drop(self, row: object) -> None:
         self.s.delete(row)

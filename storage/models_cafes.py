@@ -105,6 +105,10 @@ class CafeRide(Base):
     seats: Mapped[int] = mapped_column(Integer, default=1)
     matched: Mapped[bool] = mapped_column(Boolean, default=False)
     at: Mapped[datetime]
+    # A need introduced to an offer by the consultant (``cafe ride``): the offer's row and
+    # the two-person thread. An offer serves needs until their seats add up to its own.
+    offer_id: Mapped[int | None] = mapped_column(Integer)
+    thread_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class CafeBuddy(Base):

@@ -1,5 +1,6 @@
 """Cafés with the injected clock: DST-correct series, reminders once each at the right
-instants (also across restarts and crashes), downtime, quiet hours, changes, privacy."""
+instants (also across restarts and crashes), downtime, quiet hours, changes, privacy.
+The tests that take ``db_url`` run on SQLite and on the throw-away PostgreSQL server."""
 from __future__ import annotations
 
 import re
@@ -86,9 +87,9 @@ async def _cafe_with_rsvps(rt, h, when_local: str) -> None:  # type: ignore[no-u
     await h.say("cara", "/rsvp 1 no")
 
 
-async def test_7d_1d_2h_reminders_arrive_once_each_at_the_right_instants(make_runtime) -> None:
+async def test_7d_1d_2h_reminders_arrive_once_each_at_the_right_instants(make_runtime, db_url) -> None:
     # 31 March 18:00 in Oslo is 16:00 UTC (summer time); 7 days before it was still winter time.
-    rt, h, clock = await setup(make_runtime, utc(2026, 3, 1, 12))
+    rt, h, clock = await setup(make_runtime, utc(2026, 3, 1, 12), url=db_url)
     try:
         await _cafe_with_rsvps(rt, h, "2026-03-31 18:00")
         await tick(rt, h, clock)
@@ -113,8 +114,8 @@ async def test_7d_1d_2h_reminders_arrive_once_each_at_the_right_instants(make_ru
 
 
 @pytest.mark.parametrize("how", ["restart", "crash"])
-async def test_restart_or_crash_between_queueing_and_sending_delivers_once(make_runtime, tmp_path, how) -> None:
-    url = f"sqlite:///{tmp_path / 'cafes.db'}"
+async def test_restart_or_crash_between_queueing_and_sending_delivers_once(make_runtime, db_url, how) -> None:
+    url = db_url
     rt, h, clock = await setup(make_runtime, utc(2026, 3, 1, 12), url=url)
     await _cafe_with_rsvps(rt, h, "2026-03-31 18:00")
     await tick(rt, h, clock)
@@ -192,8 +193,8 @@ async def test_quiet_hours_skip_when_there_is_no_moment_before_the_start(make_ru
         await rt.stop()
 
 
-async def test_move_and_cancel_notify_yes_and_maybe_only_and_reminders_follow(make_runtime) -> None:
-    rt, h, clock = await setup(make_runtime, utc(2026, 3, 1, 12))
+async def test_move_and_cancel_notify_yes_and_maybe_only_and_reminders_follow(make_runtime, db_url) -> None:
+    rt, h, clock = await setup(make_runtime, utc(2026, 3, 1, 12), url=db_url)
     try:
         await _cafe_with_rsvps(rt, h, "2026-03-31 18:00")
         await tick(rt, h, clock)
@@ -256,8 +257,8 @@ async def test_discreet_reminder_is_neutral(make_runtime) -> None:
         await rt.stop()
 
 
-async def test_ics_parses_back_with_zone_rrule_sequence_and_status(make_runtime) -> None:
-    rt, h, clock = await setup(make_runtime, utc(2026, 2, 10, 12))
+async def test_ics_parses_back_with_zone_rrule_sequence_and_status(make_runtime, db_url) -> None:
+    rt, h, clock = await setup(make_runtime, utc(2026, 2, 10, 12), url=db_url)
     try:
         await h.say("lillian", "/cafe repeat northtown first-tuesday 18:00 Library")
         await h.say("ann", "/ics series 1")
@@ -286,8 +287,8 @@ async def test_ics_parses_back_with_zone_rrule_sequence_and_status(make_runtime)
         await rt.stop()
 
 
-async def test_nothing_a_participant_receives_reveals_anothers_answer(make_runtime) -> None:
-    rt, h, clock = await setup(make_runtime, utc(2026, 3, 1, 12))
+async def test_nothing_a_participant_receives_reveals_anothers_answer(make_runtime, db_url) -> None:
+    rt, h, clock = await setup(make_runtime, utc(2026, 3, 1, 12), url=db_url)
     h.clear()
     try:
         await _cafe_with_rsvps(rt, h, "2026-03-31 18:00")

@@ -2,7 +2,7 @@
 
 Discreet by design: the SUMMARY is the bot's display name, there are no attendees or
 organiser, and nothing says what kind of group meets. The UID of an occurrence never
-changes; SEQUENCE goes up when it is moved; a cancelled one has STATUS:CANCELLED, so a
+changes (a series occurrence shares its series' UID and is told apart by RECURRENCE-ID); SEQUENCE goes up when it is moved; a cancelled one has STATUS:CANCELLED, so a
 calendar that imported it earlier updates itself when the new file is opened.
 """
 from __future__ import annotations
@@ -24,8 +24,12 @@ def occurrence_uid(cafe: Cafe) -> str:
     return f"cafe-{cafe.id}@{DOMAIN}"
 
 
+def series_uid_of(series_id: int) -> str:
+    return f"cafe-series-{series_id}@{DOMAIN}"
+
+
 def series_uid(series: CafeSeries) -> str:
-    return f"cafe-series-{series.id}@{DOMAIN}"
+    return series_uid_of(series.id)
 
 
 def _calendar() -> Calendar:
@@ -47,8 +51,16 @@ def _event(uid: str, start: datetime, summary: str, place: str, stamp: datetime)
 
 
 def occurrence_ics(cafe: Cafe, summary: str, now: datetime) -> bytes:
+    """One café. An occurrence of a series is written as an override of the series' event
+    (its UID with RECURRENCE-ID = the slot it was made for), so a calendar that imports
+    both this file and the series file keeps one entry for it, not two."""
     cal = _calendar()
-    event = _event(occurrence_uid(cafe), to_local(cafe.starts_at, cafe.timezone), summary, cafe.place, now)
+    start = to_local(cafe.starts_at, cafe.timezone)
+    if cafe.series_id is not None and cafe.slot:
+        event = _event(series_uid_of(cafe.series_id), start, summary, cafe.place, now)
+        event.add("recurrence-id", datetime.fromisoformat(cafe.slot).replace(tzinfo=ZoneInfo(cafe.timezone)))
+    else:
+        event = _event(occurrence_uid(cafe), start, summary, cafe.place, now)
     event.add("sequence", cafe.sequence)
     event.add("status", "CANCELLED" if cafe.status == "cancelled" else "CONFIRMED")
     cal.add_component(event)
