@@ -113,11 +113,15 @@ def send_digests(uow: UnitOfWork, now, tz: str = "UTC") -> int:  # type: ignore[
         if uow.threads.paused_or_off(person, now):
             continue
         lines = []
-        for member in uow.members.of_person(person.id):
+        members = uow.members.of_person(person.id)
+        for member in members:
             closed = visible_closed_ids(uow, member)
+            # A reader in several groups is told which group each thread is in.
+            group = {"t": "hard.group_tag", "params": {"group": uow.groups.get(member.group_id).name}} \
+                if len({m.group_id for m in members}) > 1 else ""
             for thread, count in uow.threads.activity_since(member.group_id, member.id, since, closed):
                 lines.append({"t": "digest.line", "params": {"thread": thread.id, "title": thread.title,
-                                                              "count": count}})
+                                                              "count": count, "group": group}})
         person.last_digest_at = now
         if not lines:
             continue

@@ -191,14 +191,18 @@ def propagate(uow: UnitOfWork, post: Post, op: str) -> int:
 
 def _group_for(rc: RenderContext, group_id: int) -> str:
     """" (ReConnect)" in a relayed post's header, for a recipient in several groups."""
+    if len(_groups_of(rc)) < 2:
+        return ""
+    group = rc.get(Group, group_id)
+    return rc.t("hard.group_tag", group=group.name) if group is not None else ""
+
+
+def _groups_of(rc: RenderContext) -> set[int]:
     key = ("groups_of_person", rc.person.id)
     groups = rc.cache.get(key)
     if groups is None:
         groups = rc.cache[key] = {m.group_id for m in rc.uow.members.of_person(rc.person.id)}
-    if len(groups) < 2:
-        return ""
-    group = rc.get(Group, group_id)
-    return rc.t("hard.group_tag", group=group.name) if group is not None else ""
+    return groups
 
 
 def render_post(rc: RenderContext, item: Claimed) -> Rendered | None:
@@ -212,7 +216,8 @@ def render_post(rc: RenderContext, item: Claimed) -> Rendered | None:
     if thread.closed and item.op == "send" and not _may_see(rc, thread):
         return None       # queued before the reader lost access (a withdrawn reveal)
     if rc.person.discreet and mode == "fanout":
-        return Rendered(text=rc.t("post.discreet", thread=thread.id))
+        several = len(_groups_of(rc)) > 1
+        return Rendered(text=rc.t("hard.discreet_several" if several else "post.discreet", thread=thread.id))
     author = rc.get(Member, post.author_member_id)
     if post.status == "hidden":
         body = rc.t("post.hidden")

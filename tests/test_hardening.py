@@ -413,3 +413,29 @@ async def test_2_after_joining_another_group_plain_text_is_kept_not_misplaced(tw
     assert "meant for Mine" not in "\n".join(h.inbox("bob", "other"))
     await h.say("ann", "/threads")
     assert "(ReConnect)" in h.last("ann")
+
+
+async def test_2_discreet_and_digest_notices_say_which_group_without_naming_it_on_a_lock_screen(
+        two_groups) -> None:
+    from handlers.notifications import send_digests
+    rt, h = two_groups()
+    await _ann_in_two_groups(h)
+    await h.say("ann", "/discreet on")
+    await h.say("bob", "quiet news for group one", platform="other")
+    notice = h.last("ann")
+    assert notice.startswith("New activity in one of your groups") and "/read 1" in notice
+    assert "ReConnect" not in notice and "quiet news" not in notice
+    await h.say("ann", "/discreet off")
+    await h.say("ann", "/notify digest")
+    await h.say("zoe", "/notify digest")
+    rt.clock.advance(minutes=1)
+    await h.say("zoe", "news for group two")
+    await h.say("bob", "more news for group one", platform="other")
+    await h.say("ann", "/reply 2 from Maple")
+    with rt.db.uow() as uow:
+        send_digests(uow, rt.clock.advance(hours=6))
+    await rt.worker.drain()
+    digest = h.last("ann")
+    assert "#2 Group two (Elsewhere): 1 new post" in digest and "#1 Group one (ReConnect): 1 new post" in digest
+    zoes = h.last("zoe")                                                # in one group: no tag
+    assert "#2 Group two: 1 new post" in zoes and "(Elsewhere)" not in zoes
