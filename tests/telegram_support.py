@@ -17,7 +17,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Callable
 
 from sqlalchemy import func, select
 
@@ -269,3 +270,27 @@ def monotonic() -> float:
 
 async def sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
+
+
+@asynccontextmanager
+async def fast_world(tmp_path: Path, adjust: Callable[[Config], Config] | None = None,
+                     check_errors: bool = False) -> AsyncIterator[TgWorld]:
+    """The bot, started, against the test Bot API server with fast limits on both sides (the
+    limit tests use Telegram's real ones). ``adjust`` may change the config (e.g. consultants)."""
+    async with FakeBotApi(TOKEN, per_chat_per_second=50, global_per_second=1000) as server:
+        transport = TelegramTransport(TOKEN, base_url=server.base_url, poll_timeout=1,
+                                      messages_per_second=500, per_chat_interval=0.03)
+        config = telegram_config(f"sqlite:///{tmp_path / 'bot.db'}")
+        if adjust is not None:
+            config = adjust(config)
+        rt = build_runtime(config, DATA_KEY, {"telegram": transport}, clock=SystemClock())
+        world = TgWorld(server, transport, rt)
+        await rt.start(scheduler=False)
+        try:
+            yield world
+        finally:
+            await rt.stop()
+        world.assert_no_leaks()
+        if check_errors:
+            assert transport.errors == 0
+

@@ -8,12 +8,8 @@ from typing import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from bot.clock import SystemClock
-from bot.lifecycle import build_runtime
-from bot.transports.telegram import TelegramTransport
-from tests.conftest import DATA_KEY
-from tests.fakes.botapi_server import FakeBotApi
-from tests.telegram_support import TOKEN, Person, TgWorld, telegram_config
+from bot.config import Config
+from tests.telegram_support import Person, TgWorld, fast_world
 
 ANN = Person(731000301, "Annika", "Quillfeather", "ann_private_handle")
 BEN = Person(731000302, "Bertrand", "Oakhollow", "bertrand_tg")
@@ -21,21 +17,15 @@ LIL = Person(731000303, "Lillian", "Moderata", "lillian_consultant")
 pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2.*retry_after:DeprecationWarning")
 
 
+def _lillian_consults(config: Config) -> Config:
+    config.groups[0] = config.groups[0].model_copy(update={"consultants": [f"telegram:{LIL.uid}"]})
+    return config
+
+
 @pytest_asyncio.fixture
 async def world(tmp_path: Path) -> AsyncIterator[TgWorld]:
-    async with FakeBotApi(TOKEN, per_chat_per_second=50, global_per_second=1000) as server:
-        transport = TelegramTransport(TOKEN, base_url=server.base_url, poll_timeout=1,
-                                      messages_per_second=500, per_chat_interval=0.03)
-        config = telegram_config(f"sqlite:///{tmp_path / 'bot.db'}")
-        config.groups[0] = config.groups[0].model_copy(update={"consultants": [f"telegram:{LIL.uid}"]})
-        rt = build_runtime(config, DATA_KEY, {"telegram": transport}, clock=SystemClock())
-        w = TgWorld(server, transport, rt)
-        await rt.start(scheduler=False)
-        try:
-            yield w
-        finally:
-            await rt.stop()
-        w.assert_no_leaks()
+    async with fast_world(tmp_path, _lillian_consults) as w:
+        yield w
 
 
 async def test_report_alert_buttons_and_hide_on_telegram(world: TgWorld) -> None:

@@ -10,9 +10,7 @@ from typing import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from bot.transports.telegram import TelegramTransport
-from tests.fakes.botapi_server import FakeBotApi
-from tests.telegram_support import TOKEN, Person, TgWorld, fresh_runtime
+from tests.telegram_support import Person, TgWorld, fast_world
 
 ANN = Person(731000301, "Annika", "Quillfeather", "ann_private_handle")
 BEN = Person(731000302, "Bertrand", "Oakhollow", "bertrand_tg")
@@ -22,17 +20,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:Deprecated since version v22.2.*
 
 @pytest_asyncio.fixture
 async def world(tmp_path: Path) -> AsyncIterator[TgWorld]:
-    async with FakeBotApi(TOKEN, per_chat_per_second=50, global_per_second=1000) as server:
-        transport = TelegramTransport(TOKEN, base_url=server.base_url, poll_timeout=1,
-                                      messages_per_second=500, per_chat_interval=0.03)
-        rt = fresh_runtime(f"sqlite:///{tmp_path / 'bot.db'}", transport)
-        w = TgWorld(server, transport, rt)
-        await rt.start(scheduler=False)
-        try:
-            yield w
-        finally:
-            await rt.stop()
-        w.assert_no_leaks()
+    async with fast_world(tmp_path) as w:
+        yield w
 
 
 async def test_mutual_reveal_on_telegram(world: TgWorld) -> None:

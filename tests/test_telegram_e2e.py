@@ -26,8 +26,9 @@ from bot.transports.telegram_format import split_text
 from storage.models import Account
 from tests.conftest import DATA_KEY
 from tests.fakes.botapi_server import FakeBotApi
-from tests.telegram_support import (TOKEN, ChildBot, Person, TgWorld, free_port, fresh_runtime, outbox_counts,
-                                    seed_members, t, telegram_config, wait_polling)
+from tests.telegram_support import (
+    TOKEN, ChildBot, fast_world, Person, TgWorld, free_port, fresh_runtime, outbox_counts,
+    seed_members, t, telegram_config, wait_polling)
 
 ANN = Person(731000101, "<b>Ann & Co</b>", "Quillfeather", "ann_hidden_handle")
 BEN = Person(731000102, "Bertrand", "Oakhollow", "bertrand_tg")
@@ -47,18 +48,8 @@ def post_id_from(text_: str) -> int:
 @pytest_asyncio.fixture
 async def world(tmp_path: Path) -> AsyncIterator[TgWorld]:
     """The bot with fast limits on both sides (the limit tests below use Telegram's real ones)."""
-    async with FakeBotApi(TOKEN, per_chat_per_second=50, global_per_second=1000) as server:
-        transport = TelegramTransport(TOKEN, base_url=server.base_url, poll_timeout=1,
-                                      messages_per_second=500, per_chat_interval=0.03)
-        rt = fresh_runtime(f"sqlite:///{tmp_path / 'bot.db'}", transport)
-        w = TgWorld(server, transport, rt)
-        await rt.start(scheduler=False)
-        try:
-            yield w
-        finally:
-            await rt.stop()
-        w.assert_no_leaks()
-        assert transport.errors == 0
+    async with fast_world(tmp_path, check_errors=True) as w:
+        yield w
 
 
 async def test_thread_conversation_replies_edits_deletes_and_blocking(world: TgWorld) -> None:
