@@ -19,7 +19,7 @@ from bot.events import Rendered
 from bot.render import RenderContext
 from bot.router import Context, command
 from bot.scheduler import runtime
-from storage import keyring, personal_data
+from storage import personal_data, sealed
 from storage.models import Post
 from storage.repo import Claimed, UnitOfWork
 
@@ -118,10 +118,19 @@ def finish_erasures(uow: UnitOfWork) -> int:
     return done
 
 
+def seal_plain_text(uow: UnitOfWork) -> int:
+    """Seal what people typed that is still stored in plain form (rows of older versions or
+    bulk tools) under their member keys, and move cards from the data key to member keys."""
+    from storage.models import Draft, Report
+    from storage.models_moderation import QueueItem
+
+    return sealed.seal_plain_rows(uow.session, [Post, Draft, Report, QueueItem]) + uow.reveals.reseal_cards()
+
+
 def apply_retention(uow: UnitOfWork, config, now: datetime) -> dict[str, int]:  # type: ignore[no-untyped-def]
     """The `[privacy]` limits: old post text and old audit rows are deleted; text still in
     plain form (older versions, bulk tools) is sealed under its author's key."""
-    done = {"posts": 0, "audit": 0, "sealed": keyring.seal_plain_posts(uow.session)}
+    done = {"posts": 0, "audit": 0, "sealed": seal_plain_text(uow)}
     if config.privacy.post_retention_days:
         done["posts"] = personal_data.expire_posts(
             uow.session, now - timedelta(days=config.privacy.post_retention_days))

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PARTICIPANT, CONSULTANT = "participant", "consultant"
+OPERATOR, REVOKED = "operator", "revoked"      # consultant_prefs.source, set by the operator CLI
 
 
 def is_consultant_of(uow: "UnitOfWork", member: Member | None, group_id: int | None = None) -> bool:
@@ -45,15 +46,45 @@ def require_consultant(ctx: "Context", group_id: int | None = None) -> Member | 
     return member
 
 
-def _operator_granted(uow: "UnitOfWork", member_id: int) -> bool:
+def operator_marker(uow: "UnitOfWork", member_id: int) -> str | None:
+    """OPERATOR when an operator granted the role, REVOKED when one took it away, else None.
+
+    The marker lives in ``consultant_prefs.source`` (not in the audit log, which retention
+    trims). A grant made before the marker existed is still recognised by its audit row.
+    """
+    prefs = uow.moderation.find_prefs(member_id)
+    if prefs is not None and prefs.source in (OPERATOR, REVOKED):
+        return prefs.source
     row = uow.session.scalar(select(AuditEntry.action).where(
         AuditEntry.target == f"member:{member_id}", AuditEntry.action.in_(("role.grant", "role.revoke")))
         .order_by(AuditEntry.id.desc()).limit(1))
-    return row == "role.grant"
+    return OPERATOR if row == "role.grant" else None
+
+
+def grant_by_operator(uow: "UnitOfWork", member: Member, operator: str) -> bool:
+    """The consultant role, kept across restarts whatever the config says; audited.
+    Returns whether the role changed."""
+    return _set_by_operator(uow, member, CONSULTANT, OPERATOR, "role.grant", operator)
+
+
+def revoke_by_operator(uow: "UnitOfWork", member: Member, operator: str) -> bool:
+    """Back to participant, also across restarts: a start does not grant the role again even
+    while the config still names them (the operator removes them there at leisure)."""
+    return _set_by_operator(uow, member, PARTICIPANT, REVOKED, "role.revoke", operator)
+
+
+def _set_by_operator(uow: "UnitOfWork", member: Member, role: str, marker: str, action: str,
+                     operator: str) -> bool:
+    changed = member.role != role
+    member.role = role
+    uow.moderation.prefs(member.id).source = marker
+    audit.record(uow, action, group_id=member.group_id, target=audit.member(member.id),
+                 reason=f"by operator {operator}: {role}")
+    return changed
 
 
 def sync_config_roles(uow: "UnitOfWork", config: "Config") -> int:
-    """Make member roles match the config's consultant lists (operator grants are kept).
+    """Make member roles match the config's consultant lists (operator grants and revokes are kept).
     Returns how many roles changed; each change is an audit row."""
     changed = 0
     for gcfg in config.groups:
@@ -68,13 +99,16 @@ def sync_config_roles(uow: "UnitOfWork", config: "Config") -> int:
             if member is None:
                 continue
             named.add(member.id)
+            if member.role != CONSULTANT and operator_marker(uow, member.id) == REVOKED:
+                log.warning("a consultant named in the config was revoked by an operator; not granted again")
+                continue
             if member.role != CONSULTANT:
                 member.role = CONSULTANT
                 audit.record(uow, "role.sync_grant", group_id=group.id, target=audit.member(member.id),
                              reason="named in the config")
                 changed += 1
         for member in uow.moderation.consultants(group.id):
-            if member.id not in named and not _operator_granted(uow, member.id):
+            if member.id not in named and operator_marker(uow, member.id) != OPERATOR:
                 member.role = PARTICIPANT
                 audit.record(uow, "role.sync_revoke", group_id=group.id, target=audit.member(member.id),
                              reason="no longer named in the config")

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Engine, Integer, LargeBinary, delete, event, select
+from sqlalchemy import Engine, Integer, LargeBinary, delete, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from bot.config import ConfigError
@@ -137,25 +137,3 @@ class KeyRing:
 
 def ring_of(session: Session | None) -> KeyRing | None:
     return session.info.get("keyring") if session is not None else None
-
-
-@event.listens_for(Session, "before_flush")
-def _seal_pending(session: Session, _context, _instances) -> None:  # type: ignore[no-untyped-def]
-    """Text given to a new object before it had a session is sealed when it is flushed."""
-    ring = ring_of(session)
-    for obj in list(session.new) + list(session.dirty):
-        seal = getattr(obj, "_seal_pending", None)
-        if seal is not None:
-            seal(ring)
-
-
-def seal_plain_posts(session: Session, limit: int = 500) -> int:
-    """Seal posts whose text is still in plain form (written before encryption existed, or by
-    bulk seeding tools); a background job calls this until none are left."""
-    from storage.models import Post
-
-    posts = list(session.scalars(select(Post).where(Post.body_plain.is_not(None)).limit(limit)))
-    for post in posts:
-        text = post.body_plain
-        post.body = text
-    return len(posts)

@@ -20,9 +20,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, object_session
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-_NOTHING = object()
+from storage.sealed import SealedText
 
 
 class Base(DeclarativeBase):
@@ -216,48 +216,7 @@ class Post(Base):
     source_account_id: Mapped[int | None] = mapped_column(Integer)
     source_message_id: Mapped[str | None] = mapped_column(String(255))
 
-    @property
-    def body(self) -> str | None:
-        pending = self.__dict__.get("_pending_body", _NOTHING)
-        if pending is not _NOTHING:
-            return pending
-        if self.body_enc is None:
-            return self.body_plain
-        cached = self.__dict__.get("_opened")
-        if cached is not None and cached[0] is self.body_enc:
-            return cached[1]
-        from storage.keyring import ring_of
-        ring = ring_of(object_session(self))
-        if ring is None:
-            raise RuntimeError("post text read outside a unit of work")
-        text = ring.open(self.author_member_id, self.body_enc)
-        self.__dict__["_opened"] = (self.body_enc, text)
-        return text
-
-    @body.setter
-    def body(self, value: str | None) -> None:
-        from storage.keyring import ring_of
-        self.body_plain = None
-        self.__dict__.pop("_opened", None)
-        if value is None:
-            self.body_enc = None
-            self.__dict__.pop("_pending_body", None)
-            return
-        ring = ring_of(object_session(self))
-        if ring is None or self.author_member_id is None:
-            self.__dict__["_pending_body"] = value      # sealed at flush (storage/keyring.py)
-            return
-        self.__dict__.pop("_pending_body", None)
-        self.body_enc = ring.seal(self.author_member_id, value)
-
-    def _seal_pending(self, ring) -> None:  # type: ignore[no-untyped-def]
-        pending = self.__dict__.pop("_pending_body", _NOTHING)
-        if pending is _NOTHING:
-            return
-        if ring is None:
-            self.body_plain = pending               # no key store configured (plain tools)
-        else:
-            self.body_enc = ring.seal(self.author_member_id, pending)
+    body = SealedText("body_plain", "body_enc", lambda post: post.author_member_id)
 
 
 class ThreadState(Base):
@@ -278,13 +237,18 @@ class Draft(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
     thread_id: Mapped[int | None] = mapped_column(Integer)
-    body: Mapped[str] = mapped_column(Text)
+    # Sealed under the member's key like a post (storage/sealed.py).
+    body_plain: Mapped[str | None] = mapped_column("body", Text)
+    body_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     reply_to_post_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime]
     # Why it was kept back (storage/drafts_repo.py KINDS) and, for a thread not yet created
     # (thread flood limit), the title it will get.
     kind: Mapped[str] = mapped_column(String(16), default="kept", server_default="kept")
-    title: Mapped[str | None] = mapped_column(String(120))
+    title_plain: Mapped[str | None] = mapped_column("title", String(120))
+    title_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    body = SealedText("body_plain", "body_enc", lambda draft: draft.member_id)
+    title = SealedText("title_plain", "title_enc", lambda draft: draft.member_id)
 
 
 class Report(Base):
@@ -292,6 +256,9 @@ class Report(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)
     reporter_member_id: Mapped[int | None] = mapped_column(Integer)
-    reason: Mapped[str | None] = mapped_column(Text)
+    # The reporter's words, sealed under their key; gone with them when they are forgotten.
+    reason_plain: Mapped[str | None] = mapped_column("reason", Text)
+    reason_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(12), default="open")
+    reason = SealedText("reason_plain", "reason_enc", lambda report: report.reporter_member_id)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, object_session
 
-from storage.models import Base
+from storage.models import Base, Report
+from storage.sealed import SealedText
 
 
 class QueueItem(Base):
@@ -25,12 +26,26 @@ class QueueItem(Base):
     post_id: Mapped[int | None] = mapped_column(Integer)
     report_id: Mapped[int | None] = mapped_column(Integer)
     subject_member_id: Mapped[int | None] = mapped_column(Integer)   # whom it is about / from
-    body: Mapped[str | None] = mapped_column(Text)        # appeal or message text, a note
+    # Appeal or message text, crisis text not yet posted, a report's reason: sealed under the
+    # key of the member who wrote it (storage/sealed.py); the bot's own notes stay plain.
+    body_plain: Mapped[str | None] = mapped_column("body", Text)
+    body_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(12), default="open")  # open|closed
     closed_at: Mapped[datetime | None]
     closed_by_member_id: Mapped[int | None] = mapped_column(Integer)
-    note: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)        # the consultant's own working note
+    body = SealedText("body_plain", "body_enc", lambda item: _writer(item))
+
+
+def _writer(item: QueueItem) -> int | None:
+    """Whose words a queue item holds: its subject's, or for a report the reporter's (the
+    report row names them already; the queue item itself never does)."""
+    if item.kind == "report":
+        session = object_session(item)
+        report = session.get(Report, item.report_id) if session is not None and item.report_id else None
+        return report.reporter_member_id if report is not None else None
+    return item.subject_member_id
 
 
 class Sanction(Base):

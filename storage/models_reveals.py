@@ -3,7 +3,7 @@ the café handshake and closed-thread invitations.
 
 The ledger is private by design: it is not the audit log, the consultant has no view of
 it, and nothing logs its rows (a log line "A revealed to B" is exactly the leak to avoid).
-Card fields are sealed like platform identities (storage/crypto.py).
+Card fields are sealed under the member's key, like their posts (storage/keyring.py).
 """
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ class IdentityCard(Base):
                                            autoincrement=False)
     card_enc: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime]
+    # "member": sealed under the member's key (storage/keyring.py), so forgetting the member
+    # shreds every copy; None: an older row sealed with the data key, re-sealed by the
+    # retention job (storage/reveals_repo.py reseal_cards).
+    sealed_by: Mapped[str | None] = mapped_column(String(8))
 
 
 class Reveal(Base):

@@ -142,7 +142,7 @@ class ModerationRepo:
     def prefs(self, member_id: int) -> ConsultantPrefs:
         row = self.s.get(ConsultantPrefs, member_id)
         if row is None:
-            row = ConsultantPrefs(member_id=member_id, alerts="on", source="operator")
+            row = ConsultantPrefs(member_id=member_id, alerts="on", source="config")
             self.s.add(row)
             self.s.flush()
         return row

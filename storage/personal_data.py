@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from storage.crypto import IdentityVault
 from storage.models import Account, Base, Member, Post, Report
+from storage.sealed import sealed_texts
 
 TARGETS = {"people": "person", "accounts": "account", "members": "member"}
 
@@ -102,6 +103,32 @@ def tables() -> list[Table]:
     return [t for t in Base.metadata.sorted_tables]
 
 
+def _model_of(table: Table) -> type | None:
+    for mapper in Base.registry.mappers:
+        if mapper.local_table is table:
+            return mapper.class_
+    return None
+
+
+def _rows(session: Session, table: Table, cond) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """The rows as dicts of their columns; text sealed under a member's key (storage/sealed.py)
+    is opened and shown under its own name instead of its plain and sealed columns."""
+    model = _model_of(table)
+    texts = sealed_texts(model) if model is not None else ()
+    if not texts:
+        return [dict(row) for row in session.execute(select(table).where(cond)).mappings()]
+    mapper = model.__mapper__  # type: ignore[union-attr]
+    out = []
+    for obj in session.scalars(select(model).where(cond)):
+        item = {prop.columns[0].name: getattr(obj, prop.key) for prop in mapper.column_attrs}
+        for text in texts:
+            item.pop(getattr(model, text.plain).property.columns[0].name, None)
+            item.pop(getattr(model, text.enc).property.columns[0].name, None)
+            item[text.name] = getattr(obj, text.name)
+        out.append(item)
+    return out
+
+
 def export(session: Session, vault: IdentityVault, person_id: int) -> dict[str, list[dict[str, Any]]]:
     refs = refs_of(session, person_id)
     out: dict[str, list[dict[str, Any]]] = {}
@@ -114,8 +141,7 @@ def export(session: Session, vault: IdentityVault, person_id: int) -> dict[str, 
             if cond is None:
                 continue
             rows = []
-            for row in session.execute(select(table).where(cond)).mappings():
-                item = dict(row)
+            for item in _rows(session, table, cond):
                 for name, decode in policy.decode.items():
                     if item.get(name) is not None:
                         item[name] = decode(vault, item[name], item)
@@ -245,10 +271,9 @@ def _export_queue(session: Session, refs: Refs, vault: IdentityVault) -> list[di
     table = Base.metadata.tables.get("mod_queue")
     if table is None or not refs.member_ids:
         return []
-    rows = session.execute(select(table).where(table.c.subject_member_id.in_(refs.member_ids),
-                                               table.c.kind != "report")).mappings()
+    cond = (table.c.subject_member_id.in_(refs.member_ids)) & (table.c.kind != "report")
     keep = ("id", "kind", "post_id", "body", "created_at", "status", "closed_at")
-    return [{k: _plain(r[k]) for k in keep if k in r} for r in rows]
+    return [{k: _plain(r[k]) for k in keep if k in r} for r in _rows(session, table, cond)]
 
 
 register("audit_log", Policy(export=_export_audit, erase_columns=("actor_member_id",)))

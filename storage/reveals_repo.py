@@ -4,6 +4,7 @@ Nothing here logs: the rows themselves say who revealed what to whom.
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from sqlalchemy import and_, delete, or_, select, update
@@ -12,10 +13,12 @@ from sqlalchemy.orm import Session, aliased
 from bot.clock import Clock, as_utc
 from storage import personal_data
 from storage.crypto import IdentityVault
+from storage.keyring import KeyRing, ring_of
 from storage.models import Account, Delivery, Member, Post, Thread
 from storage.models_reveals import IdentityCard, MeetCode, Reveal, RevealPrefs, RevealRequest, ThreadInvite
 
-CARD_AAD = "identity-card"     # the vault binds each sealed blob to what it is
+CARD_AAD = "identity-card"     # the vault binds each sealed blob to what it is (older cards)
+MEMBER_KEY = "member"
 LINKING = ("card", "pseudonym")   # scopes that make a pair "mutually revealed"
 
 
@@ -28,9 +31,8 @@ class Reveals:
     # cards ------------------------------------------------------------------
     def card(self, member_id: int) -> dict[str, str | None]:
         row = self.s.get(IdentityCard, member_id)
-        if row is None:
-            return {"name": None, "contact": None}
-        data = self.vault.open(CARD_AAD, row.card_enc)
+        data = _open_card_row(self.s, self.vault, row) if row is not None else None
+        data = data or {}
         return {"name": data.get("name"), "contact": data.get("contact")}
 
     def set_card(self, member_id: int, name: str | None, contact: str | None) -> None:
@@ -39,11 +41,21 @@ class Reveals:
             if row is not None:
                 self.s.delete(row)
             return
-        blob = self.vault.seal(CARD_AAD, {"name": name, "contact": contact})
+        blob = _ring(self.s).seal(member_id, json.dumps({"name": name, "contact": contact}))
         if row is None:
-            self.s.add(IdentityCard(member_id=member_id, card_enc=blob, updated_at=self.clock.now()))
+            self.s.add(IdentityCard(member_id=member_id, card_enc=blob, sealed_by=MEMBER_KEY,
+                                    updated_at=self.clock.now()))
         else:
-            row.card_enc, row.updated_at = blob, self.clock.now()
+            row.card_enc, row.sealed_by, row.updated_at = blob, MEMBER_KEY, self.clock.now()
+
+    def reseal_cards(self, limit: int = 500) -> int:
+        """Cards written before member keys (sealed with the data key) move to the member's key."""
+        rows = list(self.s.scalars(select(IdentityCard).where(IdentityCard.sealed_by.is_(None)).limit(limit)))
+        for row in rows:
+            data = self.vault.open(CARD_AAD, bytes(row.card_enc))
+            row.card_enc = _ring(self.s).seal(row.member_id, json.dumps(data))
+            row.sealed_by = MEMBER_KEY
+        return len(rows)
 
     def move_card(self, old_member_id: int, new_member_id: int) -> None:
         card = self.card(old_member_id)
@@ -226,8 +238,27 @@ class Reveals:
 
 # -- the person's own export (mydata) and erasure (forget) -------------------------------------
 
-def _open_card(vault: IdentityVault, blob: object, row: dict) -> object:
-    return vault.open(CARD_AAD, bytes(blob))  # type: ignore[arg-type]
+def _ring(session: Session) -> KeyRing:
+    ring = ring_of(session)
+    if ring is None:
+        raise RuntimeError("identity cards are read and written inside a unit of work")
+    return ring
+
+
+def _open_card_row(session: Session, vault: IdentityVault, row: IdentityCard) -> dict | None:
+    """The card's fields; None once the member's key is destroyed (they were forgotten)."""
+    if row.sealed_by != MEMBER_KEY:
+        return vault.open(CARD_AAD, bytes(row.card_enc))
+    text = _ring(session).open(row.member_id, bytes(row.card_enc))
+    return json.loads(text) if text is not None else None
+
+
+def _export_cards(session: Session, refs, vault: IdentityVault) -> list[dict]:  # type: ignore[no-untyped-def]
+    if not refs.member_ids:
+        return []
+    rows = session.scalars(select(IdentityCard).where(IdentityCard.member_id.in_(refs.member_ids)))
+    return [{"member_id": r.member_id, "card": _open_card_row(session, vault, r),
+             "updated_at": r.updated_at.isoformat()} for r in rows]
 
 
 def _export_requests(session: Session, refs, vault: IdentityVault) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -249,5 +280,5 @@ def _export_requests(session: Session, refs, vault: IdentityVault) -> list[dict]
     return out
 
 
-personal_data.register("identity_cards", personal_data.Policy(decode={"card_enc": _open_card}))
+personal_data.register("identity_cards", personal_data.Policy(export=_export_cards))
 personal_data.register("reveal_requests", personal_data.Policy(export=_export_requests))

@@ -123,7 +123,8 @@ async def test_status_failed_rows_and_retry(setup) -> None:
 async def test_invites_created_and_revoked(setup) -> None:
     h, path, clock = setup
     code, lines = run(path, clock, "invite", "create", "reconnect")
-    new_code = lines[0]
+    new_code = lines[0].split()[0]
+    assert lines[0] == f"{new_code} (no limit on uses, valid until revoked)"
     await h.say("ann", "/start")
     await h.say("ann", "/agree")
     await h.say("ann", f"/join {new_code}")
@@ -133,6 +134,69 @@ async def test_invites_created_and_revoked(setup) -> None:
     await h.say("bob", "/agree")
     await h.say("bob", f"/join {new_code}")
     assert "pseudonym" not in h.last("bob")
+
+
+async def _try_join(h: Harness, who: str, code: str) -> bool:
+    for line in ("/start", "/agree", f"/join {code}"):
+        await h.say(who, line)
+    return "pseudonym" in h.last(who)
+
+
+async def test_invites_with_a_use_limit_and_an_expiry_like_mod_invite(setup, capsys) -> None:
+    h, path, clock = setup
+    code, lines = run(path, clock, "invite", "create", "reconnect", "--uses", "1", "--days", "2")
+    once = lines[0].split()[0]
+    assert code == 0 and "(1 uses, valid until " in lines[0]
+    assert await _try_join(h, "ann", once)
+    assert not await _try_join(h, "bob", once)              # used up
+    code, lines = run(path, clock, "invite", "create", "reconnect", "--days", "1")
+    short = lines[0].split()[0]
+    clock.advance(days=2)
+    assert not await _try_join(h, "cy", short)             # expired
+    with pytest.raises(SystemExit) as bad:
+        run(path, clock, "invite", "create", "reconnect", "--uses", "0")
+    assert bad.value.code == 2 and "whole number from 1 to 10000" in capsys.readouterr().err
+
+
+def console_bot(path: str, clock: FakeClock) -> Harness:
+    """The bot as the operator starts it again, with console accounts (the CLI names those)."""
+    return Harness(build_runtime(load_config(path), DATA_KEY, {"console": MemoryTransport("console")}, clock=clock))
+
+
+async def test_an_operator_grant_and_revoke_last_across_restarts(setup, tmp_path: Path) -> None:
+    _, path, clock = setup
+    h = console_bot(path, clock)
+    await h.onboard("ann", "Birch", "console")
+    await h.onboard("lil", "Heron", "console")
+    await h.say("ann", "/mod queue", "console")
+    assert "for the group's consultant" in h.last("ann", "console")
+    code, lines = run(path, clock, "consultant", "grant", "reconnect", "console:ann")
+    assert code == 0 and "is now consultant" in lines[0]
+    # The config names lil (not ann); the audit log is trimmed by retention meanwhile.
+    Path(path).write_text(Path(path).read_text().replace('invite_codes = ["WELCOME"]',
+                                                         'invite_codes = ["WELCOME"]\nconsultants = ["console:lil"]'))
+    with h.rt.db.uow() as uow:
+        uow.session.execute(AuditEntry.__table__.delete())
+    h.rt.db.engine.dispose()
+    h = console_bot(path, clock)
+    await h.say("ann", "/mod queue", "console")
+    assert "for the group's consultant" not in h.last("ann", "console")     # still a consultant after the restart
+    await h.say("lil", "/mod queue", "console")
+    assert "for the group's consultant" not in h.last("lil", "console")     # the config's consultant too
+    assert run(path, clock, "consultant", "revoke", "reconnect", "console:ann")[0] == 0
+    assert run(path, clock, "consultant", "revoke", "reconnect", "console:lil")[0] == 0
+    with h.rt.db.uow() as uow:
+        actions = [a.action for a in uow.session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+        assert actions[-2:] == ["role.revoke", "role.revoke"]
+    h.rt.db.engine.dispose()
+    h = console_bot(path, clock)
+    for who in ("ann", "lil"):             # a revoke lasts too, even while the config names lil
+        await h.say(who, "/mod queue", "console")
+        assert "for the group's consultant" in h.last(who, "console"), who
+    assert run(path, clock, "consultant", "grant", "reconnect", "console:lil")[0] == 0
+    await h.say("lil", "/mod queue", "console")
+    assert "for the group's consultant" not in h.last("lil", "console")
+    h.rt.db.engine.dispose()
 
 
 async def test_export_stats_hides_small_counts(setup) -> None:

@@ -55,6 +55,11 @@ def _person(h: Harness, pseudonym: str) -> int:
 
 async def test_mydata_has_every_row_about_me_and_nothing_that_names_others(h: Harness) -> None:
     person_id = _person(h, "Birch")
+    await h.say("ann-id", "/card name Annelise")
+    await h.say("ann-id", "/tell consultant can we talk friday")
+    with h.rt.db.uow() as uow:
+        member_id = uow.session.scalar(select(Member.id).where(Member.pseudonym == "Birch"))
+        uow.drafts.keep(member_id, "a draft I kept back", "kept", title="A title I typed")
     before = _rows_about(h, person_id)
     await h.say("ann-id", "/mydata")
     doc = _document(h, "ann-id")
@@ -68,6 +73,11 @@ async def test_mydata_has_every_row_about_me_and_nothing_that_names_others(h: Ha
     assert "ann-id" in text                       # my own platform identity, for me only
     assert "bob-id" not in text and "cat-id" not in text
     assert "Same here" not in text                # others' posts are not mine
+    # what I typed is sealed at rest, and opened for me in my own file
+    assert {"body": "a draft I kept back", "title": "A title I typed"}.items() <= tables["drafts"][0].items()
+    assert tables["identity_cards"][0]["card"] == {"name": "Annelise", "contact": None}
+    assert any(item["body"] == "can we talk friday" for item in tables["mod_queue"])
+    assert "encrypted" not in json.dumps(tables["drafts"] + tables["identity_cards"] + tables["mod_queue"])
     reports = tables["reports"]
     assert {"post_id": 2, "reason": "not sure about this"}.items() <= reports[0].items()
     assert {"reports_about_your_posts": 1} in reports

@@ -18,6 +18,7 @@ from bot.admin.operators import OperatorError
 from bot.clock import Clock, SystemClock
 from bot.config import Config, ConfigError, load_config
 from bot.logging_setup import setup_logging
+from moderation import roles
 from storage.admin_repo import AdminRepo
 from storage.crypto import IdentityVault, load_data_key
 from storage.db import LeaderLock, make_engine, migrate
@@ -44,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     create = inv_sub.add_parser("create", help="a new invite code")
     create.add_argument("group", help="group slug")
     create.add_argument("--community", help="community slug the code also sets")
+    create.add_argument("--uses", type=_positive, help="how many people may join with it (default: no limit)")
+    create.add_argument("--days", type=_positive, help="valid for this many days (default: until revoked)")
     revoke = inv_sub.add_parser("revoke", help="stop an invite code from working")
     revoke.add_argument("code")
     stats = sub.add_parser("export-stats", help="activity counts as JSON (identify nobody)")
@@ -148,14 +151,13 @@ def cmd_consultant(args: argparse.Namespace, config: Config, db: Database, out: 
         member = repo.member_of_account(group.id, account) if account else None
         if member is None:
             raise OperatorError(f"that account has not joined {args.group} yet (they send /join first)")
-        role = "consultant" if args.action == "grant" else "participant"
-        if member.role == role:
-            out(f"member {member.id} already has the role {role}")
-            return 0
-        member.role = role
-        uow.audit.add(f"role.{args.action}", group_id=group.id, target=f"member:{member.id}",
-                      detail=f"by operator CLI: {role}")
-    out(f"member {member.id} in {args.group} is now {role}")
+        change = roles.grant_by_operator if args.action == "grant" else roles.revoke_by_operator
+        changed = change(uow, member, "CLI")
+        role = member.role
+    if not changed:
+        out(f"member {member.id} already has the role {role} (kept across restarts now)")
+        return 0
+    out(f"member {member.id} in {args.group} is now {role} (kept across restarts)")
     return 0
 
 
@@ -181,9 +183,20 @@ def cmd_invite(args: argparse.Namespace, config: Config, db: Database, out: Call
                 raise OperatorError(f"community {args.community!r} does not exist in {args.group}")
             community_id = community.id
         invite = uow.groups.new_invite(group.id, community_id)
+        invite.max_uses = args.uses
+        invite.expires_at = db.clock.now() + timedelta(days=args.days) if args.days else None
         uow.audit.add("invite.create", group_id=group.id, target=f"invite:{invite.id}", detail="by operator CLI")
-        out(invite.code)
+        limits = [f"{args.uses} uses" if args.uses else "no limit on uses",
+                  f"valid until {invite.expires_at:%Y-%m-%d %H:%M} UTC" if invite.expires_at else "valid until revoked"]
+        out(f"{invite.code} ({', '.join(limits)})")
     return 0
+
+
+def _positive(value: str) -> int:
+    """--uses/--days: a whole number from 1 to 10000 (as `mod invite` accepts)."""
+    if not value.isdigit() or not 0 < int(value) <= 10000:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 10000, got {value!r}")
+    return int(value)
 
 
 def _masked(value: int) -> int | str:
