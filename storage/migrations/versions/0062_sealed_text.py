@@ -1,7 +1,7 @@
 """text people typed sealed under member keys: drafts, reports, queue items, cards
 
 Revision ID: 0062
-Revises: 0040
+Revises: 0051
 
 Existing rows keep their plain text (or, for cards, the data-key seal) until the retention
 job re-seals them under the member's key (handlers/privacy.py seal_plain_text): a migration
@@ -11,7 +11,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = '0062'
-down_revision = '0040'
+down_revision = '0051'
 branch_labels = None
 depends_on = None
 
