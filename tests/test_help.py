@@ -38,6 +38,17 @@ def test_every_command_has_a_section_and_help_in_both_languages() -> None:
         assert i18n.has(f"help.section.{spec.group}")
 
 
+def test_each_commands_help_opens_with_its_usage_and_what_it_does() -> None:
+    """The overview shows each entry's first line: "/name <args> – what it does", so a reader
+    scanning the list sees the same shape everywhere, in both languages."""
+    i18n = I18n()
+    shape = re.compile(r"^/\S+.*? – \S")
+    for spec in build_router().specs():
+        for lang in ("en", "nb"):
+            first = i18n.t(lang, f"help.cmd.{spec.name}").split("\n", 1)[0]
+            assert shape.match(first), f"{lang} help.cmd.{spec.name}: {first!r}"
+
+
 def test_counts_use_plural_entries() -> None:
     i18n = I18n()
     for lang in ("en", "nb"):
