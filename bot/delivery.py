@@ -18,6 +18,8 @@ import secrets
 import time
 from datetime import datetime, timedelta, timezone
 
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
 from bot.clock import Clock, as_utc
 from bot.events import Rendered
 from bot.render import Renderer
@@ -32,6 +34,10 @@ LONG_OUTAGE_ATTEMPTS = 20
 MAX_BACKOFF = 900
 HELD = object()
 RECOVERY_INTERVAL = 60.0
+
+
+class OutcomesUnrecorded(Exception):
+    """Outcomes of an earlier batch could not be recorded yet (the database is away)."""
 
 
 def backoff(attempts: int) -> float:
@@ -76,6 +82,7 @@ class OutboxWorker:
         self.owner = str(secrets.randbelow(2**31 - 1) + 1)
         self._owner_lock = OwnerLock(db.engine, int(self.owner))
         self._last_recovery = 0.0
+        self._unrecorded: list[Outcome] = []
 
     def wake(self) -> None:
         for event in self._wake.values():
@@ -89,6 +96,7 @@ class OutboxWorker:
             owners = uow.outbox.sending_owners() - {self.owner}
             dead = {o for o in owners if o is None or self._owner_lock.is_gone(int(o))}
             count = uow.outbox.recover_in_flight(dead)
+            uow.outbox.repair_heads()      # a race between processes may have left a recipient headless
         if count:
             log.info("outbox: %d deliveries were in flight when a worker stopped; sending them again", count)
         return count
@@ -99,6 +107,8 @@ class OutboxWorker:
     # -- one batch -------------------------------------------------------------
     async def process_lane(self, lane: int) -> int:
         """Claim, render, send and record one batch of a lane. Returns how many were claimed."""
+        if not self._flush_unrecorded():
+            raise OutcomesUnrecorded()   # claiming more now would only pile up unrecorded work
         jobs, done_early = self._prepare(lane)
         if not jobs:
             return done_early
@@ -117,18 +127,58 @@ class OutboxWorker:
         return len(jobs) + done_early
 
     def _apply_safely(self, outcomes: list[Outcome]) -> None:
-        """A failure to record one outcome must not leave the others 'sending' forever."""
+        """A failure to record one outcome must not leave the others 'sending' forever.
+
+        When even the retry bookkeeping fails (the database is away), the outcomes stay in
+        memory and their rows stay 'sending' under this worker's name, so nothing queued
+        behind them overtakes them; the next round records them first. A copy the platform
+        confirmed is then recorded, never sent again."""
         try:
             self._apply(outcomes)
             return
-        except Exception:
+        except Exception as exc:
             if len(outcomes) == 1:
-                log.exception("outbox item %d: outcome could not be recorded", outcomes[0].job.item.id)
-                with self.db.uow() as uow:   # send again later rather than lose it
-                    uow.outbox.retry_later(outcomes[0].job.item.id, 60.0, "record-failed")
+                self._record_failed(outcomes[0], exc)
                 return
         for outcome in outcomes:
             self._apply_safely([outcome])
+
+    def _record_failed(self, outcome: Outcome, exc: Exception) -> None:
+        log.exception("outbox item %d: outcome could not be recorded", outcome.job.item.id)
+        if outcome.status == "sent" and isinstance(exc, IntegrityError):
+            # The database works but refuses this record (a message id it already knows):
+            # the copy was sent, so the row is finished rather than sent again or kept waiting.
+            try:
+                with self.db.uow() as uow:
+                    uow.outbox.finish(outcome.job.item.id, "record-conflict")
+                return
+            except Exception as again:
+                log.error("outbox item %d: could not be finished: %s", outcome.job.item.id,
+                          again.__class__.__name__)
+        if outcome.status != "sent":      # not sent: it may simply be sent again later
+            try:
+                with self.db.uow() as uow:
+                    uow.outbox.retry_later(outcome.job.item.id, 60.0, "record-failed")
+                return
+            except Exception as exc:
+                log.error("outbox item %d: retry could not be recorded either: %s", outcome.job.item.id,
+                          exc.__class__.__name__)
+        self._unrecorded.append(outcome)
+
+    def _flush_unrecorded(self) -> bool:
+        """Record what an earlier round could not. False while the database still refuses."""
+        if not self._unrecorded:
+            return True
+        pending, self._unrecorded = self._unrecorded, []
+        try:
+            self._apply(pending)
+        except Exception as exc:
+            self._unrecorded = pending + self._unrecorded
+            log.warning("outbox: %d outcomes still wait to be recorded (%s)", len(self._unrecorded),
+                        exc.__class__.__name__)
+            return False
+        log.info("outbox: recorded %d outcomes that had waited for the database", len(pending))
+        return True
 
     def _prepare(self, lane: int) -> tuple[list[Job], int]:
         jobs: list[Job] = []
@@ -302,13 +352,20 @@ class OutboxWorker:
         return sum(counts)
 
     async def drain(self, max_rounds: int = 1000) -> None:
-        """Deliver until nothing is due now (console end of input, tests)."""
+        """Deliver until nothing is due now (console end of input, tests). While the database
+        refuses, wait with a growing pause instead of spinning."""
+        pause = 0.05
         for _ in range(max_rounds):
-            await self.process_due()
-            with self.db.uow() as uow:
-                if uow.outbox.pending_count(due_only=True) == 0:
-                    return
-            await asyncio.sleep(0.05)   # only rate-limited rows remain; let their delay pass
+            try:
+                await self.process_due()
+                with self.db.uow() as uow:
+                    if not self._unrecorded and uow.outbox.pending_count(due_only=True) == 0:
+                        return
+                pause = 0.05     # only rate-limited rows remain; let their delay pass
+            except (OutcomesUnrecorded, DBAPIError) as exc:      # the database is away: wait, do not spin
+                log.warning("outbox: drain round failed (%s); waiting %.1f s", exc.__class__.__name__, pause)
+                pause = min(pause * 2, 2.0)
+            await asyncio.sleep(pause)
 
     async def _lane_forever(self, lane: int) -> None:
         while not self._stopping:

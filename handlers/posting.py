@@ -179,14 +179,7 @@ def propagate(uow: UnitOfWork, post: Post, op: str) -> int:
     """Send an edit or a delete to every delivered copy of a post; cancel unsent copies on delete."""
     if op == "delete":
         uow.outbox.cancel_for_post(post.id)
-    count = 0
-    for delivery in uow.deliveries.of_post(post.id):
-        original = uow.outbox.get(delivery.outbox_id)
-        payload = dict(original.payload) if original is not None else {"mode": "fanout"}
-        uow.outbox.add(delivery.account_id, payload, lane=BULK, kind="post", op=op, post_id=post.id,
-                       target_delivery_id=delivery.id)
-        count += 1
-    return count
+    return uow.outbox.propagate(post.id, op)     # one INSERT … SELECT over the recorded copies
 
 
 def _group_for(rc: RenderContext, group_id: int) -> str:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.clock import Clock, as_utc
 from storage.crypto import IdentityVault
+from storage.outbox_repo import Outbox
 from storage.models import Account, AppState, Group, InviteCode, Member, OutboxItem, Post, Thread
 from storage.models_privacy import BreakglassRequest
 
@@ -62,9 +63,11 @@ class AdminRepo:
         cond = [OutboxItem.status == "failed"]
         if item_id is not None:
             cond.append(OutboxItem.id == item_id)
+        ids = list(self.s.scalars(select(OutboxItem.id).where(*cond)))
         result = self.s.execute(update(OutboxItem).where(*cond).values(
             status="pending", attempts=0, error=None, done_at=None, not_before=self.clock.now(),
             claimed_by=None))
+        Outbox(self.s, self.clock).requeue(ids)      # back in line: the oldest becomes first again
         return result.rowcount or 0
 
     # -- groups, members, invites ---------------------------------------------------------

@@ -19,6 +19,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -125,8 +127,12 @@ class OutboxItem(Base):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "lane", "not_before", "id"),
-                      Index("ix_outbox_account", "account_id", "status", "id"),
+    __table_args__ = (Index("ix_outbox_account", "account_id", "status", "id"),
+                      # Heads only (at most one per recipient and lane): the claim walks this in id order.
+                      Index("ix_outbox_heads", "lane", "status", "id",
+                            sqlite_where=text("head"), postgresql_where=text("head")),
+                      Index("ix_outbox_head_account", "account_id", "lane",
+                            sqlite_where=text("head"), postgresql_where=text("head")),
                       {"sqlite_autoincrement": True})
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -143,6 +149,8 @@ class OutboxItem(Base):
     done_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(String(64))
     claimed_by: Mapped[str | None] = mapped_column(String(32))     # the worker sending it
+    # The oldest unfinished row of its account and lane (see storage/outbox_repo.py).
+    head: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Delivery(Base):

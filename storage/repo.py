@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Iterator
 
-from sqlalchemy import Engine, and_, delete, exists, func, insert, select, update
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
 from bot.events import PlatformUser
@@ -22,10 +21,10 @@ from storage.cafes_repo import Cafes
 from storage.moderation_repo import ModerationRepo
 from storage.reveals_repo import Reveals
 from storage.models import (
-    Account, AppState, AuditEntry, Community, Delivery, Group, InviteCode, Member, OutboxItem, Person,
+    Account, AppState, AuditEntry, Community, Group, InviteCode, Member, Person,
 )
-
-DIRECT, BULK = 0, 1
+# The outbox and deliveries live in their own module; these names stay importable from here.
+from storage.outbox_repo import BULK, DIRECT, Claimed, Deliveries, Outbox  # noqa: F401
 PSEUDONYM_KEY_MAX = 128
 
 
@@ -252,214 +251,6 @@ class Members(_Repo):
         return list(self.s.scalars(select(Member).where(Member.group_id == group_id, Member.status == "active",
                                                         Member.pseudonym.is_not(None)).order_by(Member.id)))
 
-
-
-@dataclass(frozen=True)
-class Claimed:
-    id: int
-    account_id: int
-    lane: int
-    op: str
-    kind: str
-    payload: dict
-    post_id: int | None
-    target_delivery_id: int | None
-    attempts: int
-
-
-class Outbox(_Repo):
-    def add(self, account_id: int, payload: dict, *, lane: int = DIRECT, kind: str = "msg",
-            op: str = "send", post_id: int | None = None, target_delivery_id: int | None = None,
-            not_before: datetime | None = None) -> OutboxItem:
-        now = self.clock.now()
-        item = OutboxItem(account_id=account_id, lane=lane, op=op, kind=kind, payload=payload, post_id=post_id,
-                          target_delivery_id=target_delivery_id, status="pending", attempts=0,
-                          not_before=not_before or now, created_at=now)
-        self.s.add(item)
-        return item
-
-    @staticmethod
-    def _first_in_line():  # type: ignore[no-untyped-def]
-        """Rows with no earlier unfinished row for the same account and lane."""
-        earlier = aliased(OutboxItem)
-        return ~exists().where(and_(earlier.account_id == OutboxItem.account_id,
-                                    earlier.lane == OutboxItem.lane,
-                                    earlier.status.in_(("pending", "sending", "held")),
-                                    earlier.id < OutboxItem.id))
-
-    def claim_due(self, limit: int, skip_locked: bool, lane: int | None = None,
-                  owner: str | None = None) -> list[Claimed]:
-        """Claim due items, at most the oldest one per account and lane (per-recipient order)."""
-        now = self.clock.now()
-        q = (select(OutboxItem.id, OutboxItem.account_id, OutboxItem.lane, OutboxItem.op, OutboxItem.kind,
-                    OutboxItem.payload, OutboxItem.post_id, OutboxItem.target_delivery_id, OutboxItem.attempts)
-             .where(OutboxItem.status == "pending", OutboxItem.not_before <= now, self._first_in_line())
-             .order_by(OutboxItem.lane, OutboxItem.id).limit(limit))
-        if lane is not None:
-            q = q.where(OutboxItem.lane == lane)
-        if skip_locked:
-            q = q.with_for_update(skip_locked=True, of=OutboxItem)
-        rows = self.s.execute(q).all()
-        if not rows:
-            return []
-        self.s.execute(update(OutboxItem).where(OutboxItem.id.in_([r.id for r in rows]))
-                       .values(status="sending", attempts=OutboxItem.attempts + 1, claimed_by=owner)
-                       .execution_options(synchronize_session=False))
-        return [Claimed(r.id, r.account_id, r.lane, r.op, r.kind, dict(r.payload or {}), r.post_id,
-                        r.target_delivery_id, r.attempts + 1) for r in rows]
-
-    def add_many(self, rows: list[dict]) -> None:
-        """Queue many items in one statement (fan-out)."""
-        if not rows:
-            return
-        now = self.clock.now()
-        for row in rows:
-            row.setdefault("lane", BULK)
-            row.setdefault("op", "send")
-            row.setdefault("kind", "msg")
-            row.setdefault("post_id", None)
-            row.setdefault("target_delivery_id", None)
-            row.setdefault("not_before", now)
-            row["not_before"] = row["not_before"] or now
-            row.update(status="pending", attempts=0, created_at=now)
-        self.s.execute(insert(OutboxItem), rows)
-
-    def finish_many(self, item_ids: list[int]) -> None:
-        if item_ids:
-            self.s.execute(update(OutboxItem).where(OutboxItem.id.in_(item_ids))
-                           .values(status="done", done_at=self.clock.now(), error=None)
-                           .execution_options(synchronize_session=False))
-
-    def get(self, item_id: int) -> OutboxItem | None:
-        return self.s.get(OutboxItem, item_id)
-
-    def finish(self, item_id: int, error: str | None = None) -> None:
-        self.s.execute(update(OutboxItem).where(OutboxItem.id == item_id).values(
-            status="done" if error is None else "failed", done_at=self.clock.now(), error=error))
-
-    def retry_later(self, item_id: int, delay: float, error: str, count_attempt: bool = True) -> None:
-        values: dict = {"status": "pending", "not_before": self.clock.now() + timedelta(seconds=delay),
-                        "error": error}
-        if not count_attempt:
-            values["attempts"] = OutboxItem.attempts - 1
-        self.s.execute(update(OutboxItem).where(OutboxItem.id == item_id).values(**values))
-
-    def delay_account(self, account_id: int, until: datetime) -> None:
-        """A platform rate limit for one chat: hold back everything queued for it."""
-        self.s.execute(update(OutboxItem).where(OutboxItem.account_id == account_id,
-                                                OutboxItem.status == "pending",
-                                                OutboxItem.not_before < until).values(not_before=until))
-
-    def hold_account(self, account_id: int) -> None:
-        self.s.execute(update(OutboxItem).where(OutboxItem.account_id == account_id,
-                                                OutboxItem.status.in_(("pending", "sending")))
-                       .values(status="held"))
-
-    def release_account(self, account_id: int) -> None:
-        self.s.execute(update(OutboxItem).where(OutboxItem.account_id == account_id,
-                                                OutboxItem.status == "held")
-                       .values(status="pending"))      # quiet hours and delays still apply
-
-    def release_held_until(self, accounts: list[Account], wake: datetime) -> int:
-        """Quiet hours ended early: rows waiting for ``wake`` (the end the quiet hours would
-        have had) are due now. Rows delayed past it (a platform's retry-after) keep waiting."""
-        ids = [a.id for a in accounts]
-        if not ids:
-            return 0
-        now = self.clock.now()
-        result = self.s.execute(update(OutboxItem).where(
-            OutboxItem.account_id.in_(ids), OutboxItem.status == "pending", OutboxItem.lane == BULK,
-            OutboxItem.not_before > now, OutboxItem.not_before <= wake).values(not_before=now))
-        return result.rowcount or 0
-
-    def sending_owners(self) -> set[str | None]:
-        return set(self.s.scalars(select(OutboxItem.claimed_by).where(OutboxItem.status == "sending").distinct()))
-
-    def recover_in_flight(self, owners: set[str | None]) -> int:
-        """Rows a vanished worker left 'sending' are sent again (at most one duplicate each)."""
-        if not owners:
-            return 0
-        known = [o for o in owners if o is not None]
-        cond = OutboxItem.claimed_by.in_(known)
-        if None in owners:
-            cond = cond | OutboxItem.claimed_by.is_(None)
-        result = self.s.execute(update(OutboxItem).where(OutboxItem.status == "sending", cond)
-                                .values(status="pending", claimed_by=None))
-        return result.rowcount or 0
-
-    def next_due_at(self, lane: int | None = None) -> datetime | None:
-        """When the next row can be claimed (rows waiting behind another row do not count)."""
-        q = select(func.min(OutboxItem.not_before)).where(OutboxItem.status == "pending", self._first_in_line())
-        if lane is not None:
-            q = q.where(OutboxItem.lane == lane)
-        return self.s.scalar(q)
-
-    def blank_payloads(self, item_ids: list[int]) -> None:
-        """Sent answers need no parameters any more; keeping them (post ids in confirmations)
-        would keep a record linking a person to what they wrote."""
-        if item_ids:
-            self.s.execute(update(OutboxItem).where(OutboxItem.id.in_(item_ids)).values(payload={})
-                           .execution_options(synchronize_session=False))
-
-    def pending_count(self, due_only: bool = False) -> int:
-        q = select(func.count()).select_from(OutboxItem).where(OutboxItem.status.in_(("pending", "sending")))
-        if due_only:     # what could be claimed now (not rows waiting behind a held one)
-            q = q.where(OutboxItem.not_before <= self.clock.now(), self._first_in_line())
-        return self.s.scalar(q) or 0
-
-    def cancel_for_post(self, post_id: int) -> list[int]:
-        """Cancel not-yet-sent copies of a post; returns the accounts affected."""
-        rows = list(self.s.scalars(select(OutboxItem).where(OutboxItem.post_id == post_id,
-                                                             OutboxItem.op == "send",
-                                                             OutboxItem.status.in_(("pending", "held")))))
-        for row in rows:
-            row.status = "cancelled"
-        return [r.account_id for r in rows]
-
-    def purge_done(self, person_id: int) -> None:
-        """Delete finished direct answers to a person: their parameters (post ids in
-        confirmations) would otherwise link the person to what they wrote."""
-        accounts = select(Account.id).where(Account.person_id == person_id)
-        self.s.execute(delete(OutboxItem).where(OutboxItem.account_id.in_(accounts),
-                                                OutboxItem.status.in_(("done", "failed", "cancelled"))))
-
-    def purge_older_than(self, cutoff: datetime) -> int:
-        result = self.s.execute(delete(OutboxItem).where(OutboxItem.status.in_(("done", "failed", "cancelled")),
-                                                         OutboxItem.created_at < cutoff))
-        return result.rowcount or 0
-
-
-
-class Deliveries(_Repo):
-    def record(self, account_id: int, outbox_id: int, post_id: int | None, message_id: str,
-               full: bool = False) -> Delivery:
-        d = Delivery(account_id=account_id, outbox_id=outbox_id, post_id=post_id,
-                     platform_message_id=message_id, sent_at=self.clock.now(), deleted=False, full=full)
-        self.s.add(d)
-        self.s.flush()
-        return d
-
-    def record_many(self, rows: list[dict]) -> None:
-        """rows: account_id, outbox_id, post_id, platform_message_id, full."""
-        if rows:
-            now = self.clock.now()
-            for row in rows:
-                row.update(sent_at=now, deleted=False)
-            self.s.execute(insert(Delivery), rows)
-
-    def get(self, delivery_id: int) -> Delivery | None:
-        return self.s.get(Delivery, delivery_id)
-
-    def by_message(self, account_id: int, message_id: str) -> Delivery | None:
-        return self.s.scalar(select(Delivery).where(Delivery.account_id == account_id,
-                                                    Delivery.platform_message_id == message_id))
-
-    def of_post(self, post_id: int) -> list[Delivery]:
-        return list(self.s.scalars(select(Delivery).where(Delivery.post_id == post_id,
-                                                          Delivery.deleted.is_(False)).order_by(Delivery.id)))
-
-    def mark_deleted(self, delivery_id: int) -> None:
-        self.s.execute(update(Delivery).where(Delivery.id == delivery_id).values(deleted=True))
 
 
 class Audit(_Repo):

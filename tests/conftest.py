@@ -54,6 +54,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return fresh_pg_url(request.getfixturevalue("pg_cluster"))
 
 
+@pytest.fixture
+def pg_url(pg_cluster: PostgresCluster) -> str:
+    """A fresh PostgreSQL database (for tests that only make sense there)."""
+    return fresh_pg_url(pg_cluster)
+
+
 def test_config(url: str, **group_overrides) -> Config:  # noqa: PT004 - a helper, not a test
     group = GroupConfig(slug="reconnect", name="ReConnect", invite_codes=["WELCOME"],
                         consultants=["console:lillian"],

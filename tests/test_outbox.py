@@ -220,3 +220,67 @@ async def test_writing_again_keeps_quiet_hours_of_held_messages(make_runtime) ->
     clock.set(later)
     await rt.worker.drain()
     assert len(mem.texts("ann")) == 2
+
+
+async def test_a_worker_recovers_its_rows_after_the_database_refused_to_record(make_runtime, monkeypatch) -> None:
+    """Issue 8 item 4: recording the outcome AND the retry bookkeeping fail (a database
+    outage mid-batch). The running worker must record the confirmed sends afterwards (not send
+    them again), deliver what was queued behind them, and drain() must not spin."""
+    from bot.delivery import OutboxWorker
+    from storage.outbox_repo import Outbox
+
+    rt = make_runtime()
+    mem: MemoryTransport = rt.transports["memory"]
+    _queue(rt, ["ann", "bob"])
+    _queue(rt, ["ann", "bob"], key="input.empty")           # queued behind the first ones
+    real_apply, real_retry = OutboxWorker._apply, Outbox.retry_later
+    outage = {"on": True}
+
+    def failing_apply(self, outcomes):  # type: ignore[no-untyped-def]
+        if outage["on"]:
+            raise OSError("database is away")
+        return real_apply(self, outcomes)
+
+    def failing_retry(self, *a, **kw):  # type: ignore[no-untyped-def]
+        if outage["on"]:
+            raise OSError("database is away")
+        return real_retry(self, *a, **kw)
+
+    monkeypatch.setattr(OutboxWorker, "_apply", failing_apply)
+    monkeypatch.setattr(Outbox, "retry_later", failing_retry)
+    await rt.worker.process_lane(DIRECT)
+    assert [len(mem.texts(n)) for n in ("ann", "bob")] == [1, 1]
+    outage["on"] = False                                    # the database is back; no restart
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await rt.worker.drain()
+    assert loop.time() - started < 2
+    assert mem.texts("ann") == ["Send /help to see what you can do.",
+                                "That message was empty. Send /help to see what you can do."]
+    assert mem.texts("bob") == mem.texts("ann")             # each once, in order
+    with rt.db.uow() as uow:
+        statuses = uow.session.scalars(select(OutboxItem.status)).all()
+        assert statuses == ["done"] * 4
+        # direct answers leave no delivery record once sent (issue 8 item 6)
+        assert uow.session.scalar(select(func.count()).select_from(Delivery)) == 0
+
+
+async def test_drain_does_not_spin_while_the_database_refuses(make_runtime, monkeypatch) -> None:
+    from bot.delivery import OutboxWorker
+    from storage.outbox_repo import Outbox
+
+    rt = make_runtime()
+    _queue(rt, ["ann"])
+    calls = {"n": 0}
+
+    def failing(self, *a, **kw):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        raise OSError("database is away")
+
+    monkeypatch.setattr(OutboxWorker, "_apply", failing)
+    monkeypatch.setattr(Outbox, "retry_later", failing)
+    await rt.worker.drain(max_rounds=8)
+    assert calls["n"] < 20                                  # a few attempts with growing pauses, no busy loop
+    monkeypatch.undo()
+    await rt.worker.drain()
+    assert rt.transports["memory"].texts("ann") == ["Send /help to see what you can do."]

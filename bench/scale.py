@@ -1,0 +1,338 @@
+"""Scale benchmark (issue 15): many members, many posts, a backlog, and (with --postgres) two
+processes draining one backlog.
+
+Run: .venv/bin/python -m bench.scale [--members 10000] [--posts 100000] [--threads 2000]
+     [--postgres]   (a throw-away PostgreSQL cluster, as in the tests)
+
+Figures: start-to-ready time and RSS (a fresh process on the seeded database); /help, /threads,
+/read, /me handler latency (median, p99); fan-out of one post to all members (deliveries/s);
+drain of 1, 5 and 10 queued posts (time per delivery and its 10:1 ratio, plus the ratio of
+database work per delivery, counted in SQLite VM steps, which does not depend on load);
+edit and delete of a post with all its copies (handler time, propagation rate); the longest
+event-loop stall (a 10 ms heartbeat); rows and file size before and after retention; and on
+PostgreSQL one vs two processes draining the same backlog (each row exactly once).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import event, func, insert, select
+
+from bot.clock import SystemClock
+from bot.config import CommunityConfig, Config, GroupConfig
+from bot.events import IncomingEvent, Kind, PlatformUser
+from bot.lifecycle import Runtime, build_runtime
+from bot.transports.base import MemoryTransport
+from storage.models import Delivery, Member, OutboxItem, Post, Thread
+from storage.seed import seed_members
+
+DATA_KEY = "benchmark-data-key-0123456789-abcdefghijkl"
+
+
+class Steps:
+    """SQLite VM instructions executed (in thousands): database work independent of load."""
+
+    def __init__(self) -> None:
+        self.k = 0
+
+    def attach(self, engine) -> None:  # type: ignore[no-untyped-def]
+        if engine.dialect.name != "sqlite":
+            return
+
+        @event.listens_for(engine, "connect")
+        def _count(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            dbapi_conn.set_progress_handler(self._tick, 1000)
+
+        engine.dispose()
+
+    def _tick(self) -> int:
+        self.k += 1
+        return 0
+
+
+def make_runtime(url: str) -> Runtime:
+    group = GroupConfig(slug="bench", name="Bench", invite_codes=["BENCH"],
+                        communities=[CommunityConfig(slug="here", name="Here")])
+    config = Config(groups=[group])
+    config.storage.url = url
+    config.safety.posts_per_minute = 100000
+    return build_runtime(config, DATA_KEY, {"memory": MemoryTransport()}, clock=SystemClock())
+
+
+def user(i: int) -> PlatformUser:
+    return PlatformUser(platform="memory", user_id=f"u{i}", address=f"u{i}")
+
+
+def seed(rt: Runtime, members: int, posts: int, threads: int) -> None:
+    seed_members(rt.db, "bench", [user(i) for i in range(members)])
+    rnd = random.Random(15)
+    now = rt.clock.now()
+    with rt.db.uow() as uow:
+        group = uow.groups.by_slug("bench")
+        ids = list(uow.session.scalars(select(Member.id).where(Member.group_id == group.id).order_by(Member.id)))
+        uow.session.execute(insert(Thread), [
+            {"group_id": group.id, "title": f"Thread {t}", "creator_member_id": rnd.choice(ids),
+             "created_at": now - timedelta(days=30), "last_activity_at": now - timedelta(minutes=threads - t),
+             "locked": False, "pinned": False, "closed": False} for t in range(threads)])
+        thread_ids = list(uow.session.scalars(select(Thread.id).where(Thread.group_id == group.id)))
+        for start in range(0, posts, 10000):
+            uow.session.execute(insert(Post), [
+                {"thread_id": thread_ids[(start + n) % len(thread_ids)], "author_member_id": rnd.choice(ids),
+                 "body_plain": f"seeded post {start + n}", "status": "published", "created_at": now}
+                for n in range(min(10000, posts - start))])
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+class Heartbeat:
+    """The longest lateness of a 10 ms timer: how long the event loop was blocked."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._task: asyncio.Task | None = None
+
+    async def _beat(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + 0.01
+            await asyncio.sleep(0.01)
+            self.worst = max(self.worst, loop.time() - due)
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._beat())
+
+    def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+
+
+async def say(rt: Runtime, i: int, text: str) -> float:
+    started = time.perf_counter()
+    await rt.app.handle(IncomingEvent(user=user(i), kind=Kind.TEXT, text=text))
+    return time.perf_counter() - started
+
+
+async def latencies(rt: Runtime, rounds: int) -> dict[str, tuple[float, float]]:
+    out = {}
+    for name, text in (("/help", "/help"), ("/threads", "/threads"), ("/read", "/read 1"), ("/me", "/me")):
+        times = []
+        for n in range(rounds):
+            times.append(await say(rt, 1 + n % 50, text))
+            await rt.worker.drain()
+        out[name] = (statistics.median(times) * 1000, pct(times, 0.99) * 1000)
+    return out
+
+
+async def queued_drain(rt: Runtime, steps: Steps, posts: int) -> tuple[float, float, int]:
+    """Queue ``posts`` posts to everyone (no worker running), then drain: seconds and VM
+    steps per delivery."""
+    mem: MemoryTransport = rt.transports["memory"]
+    for n in range(posts):
+        await say(rt, 0, f"/reply 1 queued post {n}")
+    before, k = mem.sends, steps.k
+    started = time.perf_counter()
+    await rt.worker.drain()
+    elapsed = time.perf_counter() - started
+    sent = mem.sends - before
+    return elapsed / max(sent, 1), (steps.k - k) / max(sent, 1), sent
+
+
+def db_size(rt: Runtime, url: str) -> int:
+    if url.startswith("sqlite"):
+        path = Path(url.split("///", 1)[1])
+        return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+    with rt.db.engine.connect() as conn:
+        return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar())
+
+
+def counts(rt: Runtime) -> tuple[int, int]:
+    with rt.db.uow() as uow:
+        return (uow.session.scalar(select(func.count()).select_from(Delivery)) or 0,
+                uow.session.scalar(select(func.count()).select_from(OutboxItem)) or 0)
+
+
+def start_to_ready(url: str) -> tuple[float, float]:
+    """A fresh process opens the seeded database and starts (no transports connect)."""
+    code = ("import time,resource,asyncio;t=time.perf_counter();"
+            "from bench.scale import make_runtime;rt=make_runtime(%r);"
+            "asyncio.run(rt.start(scheduler=False, worker=False));"
+            "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)") % url
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent).stdout.split()
+    return float(out[-2]), float(out[-1])
+
+
+async def run(members: int, posts: int, threads: int, url: str, rounds: int = 20) -> dict:
+    rt = make_runtime(url)
+    steps = Steps()
+    steps.attach(rt.db.engine)
+    seed(rt, members, posts, threads)
+    r: dict = {"members": members, "posts": posts}
+    r["start_s"], r["rss_mib"] = start_to_ready(url) if members >= 1000 else (0.0, 0.0)
+    beat = Heartbeat()
+    beat.start()
+    r["latency_ms"] = await latencies(rt, rounds)
+    mem: MemoryTransport = rt.transports["memory"]
+    before = mem.sends
+    started = time.perf_counter()
+    await say(rt, 0, "/reply 1 one post to everyone")
+    await rt.worker.drain()
+    r["fanout_per_s"] = (mem.sends - before) / (time.perf_counter() - started)
+    for k in (1, 5, 10):
+        r[f"drain{k}"] = await queued_drain(rt, steps, k)
+    r["drain_ratio"] = r["drain10"][0] / r["drain1"][0]
+    r["work_ratio"] = r["drain10"][1] / r["drain1"][1] if r["drain1"][1] else None
+    with rt.db.uow() as uow:
+        last = uow.session.scalar(select(func.max(Post.id)))
+    for op in ("edit", "delete"):
+        text = f"/edit p{last} changed text" if op == "edit" else f"/delete p{last}"
+        handler = await say(rt, 0, text)
+        started = time.perf_counter()
+        await rt.worker.drain()
+        r[op] = (handler * 1000, (mem.sends - before) and members / (time.perf_counter() - started))
+    r["sends"], r["deliveries_rows"] = mem.sends, counts(rt)[0]
+    beat.stop()
+    r["stall_ms"] = beat.worst * 1000
+    r["rows_before"], r["size_before"] = counts(rt), db_size(rt, url)
+    with rt.db.uow() as uow:
+        cutoff = rt.clock.now() + timedelta(seconds=1)       # as if the retention time had passed
+        uow.deliveries.purge_older_than(cutoff)
+        uow.outbox.purge_older_than(cutoff)
+    with rt.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM")
+    r["rows_after"], r["size_after"] = counts(rt), db_size(rt, url)
+    rt.db.engine.dispose()
+    return r
+
+
+# -- several processes on PostgreSQL -------------------------------------------------------
+def drain_worker(url: str) -> None:
+    """One process: drain whatever it can claim, print how many it sent."""
+    rt = make_runtime(url)
+    rt.worker.recover()
+    asyncio.run(rt.worker.drain())
+    print(json.dumps({"sent": rt.transports["memory"].sends}))
+    rt.worker.release()
+
+
+def queue_backlog(url: str, members: int, posts: int) -> int:
+    rt = make_runtime(url)
+
+    async def go() -> None:
+        for n in range(posts):
+            await say(rt, 0, f"/reply 1 backlog post {n}")
+    asyncio.run(go())
+    with rt.db.uow() as uow:
+        count = uow.session.scalar(select(func.count()).select_from(OutboxItem)
+                                   .where(OutboxItem.status == "pending")) or 0
+    rt.db.engine.dispose()
+    return count
+
+
+def parallel_drain(url: str, processes: int) -> tuple[float, int]:
+    started = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, "-m", "bench.scale", "--drain-worker", url], stdout=subprocess.PIPE,
+                              text=True, cwd=Path(__file__).resolve().parent.parent) for _ in range(processes)]
+    sent = sum(json.loads(p.communicate()[0].strip().splitlines()[-1])["sent"] for p in procs)
+    return time.perf_counter() - started, sent
+
+
+def exactly_once(url: str) -> tuple[int, int, int]:
+    """(deliveries recorded, distinct outbox rows delivered, rows still unfinished)."""
+    rt = make_runtime(url)
+    with rt.db.uow() as uow:
+        d = uow.session.scalar(select(func.count()).select_from(Delivery)) or 0
+        distinct = uow.session.scalar(select(func.count(func.distinct(Delivery.outbox_id)))) or 0
+        left = uow.session.scalar(select(func.count()).select_from(OutboxItem).where(
+            OutboxItem.status.in_(("pending", "sending")))) or 0
+    rt.db.engine.dispose()
+    return d, distinct, left
+
+
+def two_processes(cluster, members: int, backlog_posts: int) -> dict:  # type: ignore[no-untyped-def]
+    out = {}
+    for processes in (1, 2):
+        name = f"bench_drain_{processes}"
+        cluster.execute(f"CREATE DATABASE {name}")
+        url = cluster.url(name)
+        rt = make_runtime(url)
+        seed(rt, members, 10, 2)
+        rt.db.engine.dispose()
+        queued = queue_backlog(url, members, backlog_posts)
+        elapsed, sent = parallel_drain(url, processes)
+        d, distinct, left = exactly_once(url)
+        out[processes] = {"queued": queued, "seconds": elapsed, "sent": sent, "deliveries": d,
+                          "distinct": distinct, "left": left}
+    return out
+
+
+def report(r: dict, backend: str) -> None:
+    print(f"# bench.scale on {backend}: {r['members']} members, {r['posts']} posts")
+    print(f"start-to-ready        {r['start_s']:.2f} s, RSS {r['rss_mib']:.0f} MiB")
+    for name, (med, p99) in r["latency_ms"].items():
+        print(f"{name:<21} median {med:.1f} ms, p99 {p99:.1f} ms")
+    print(f"fan-out               {r['fanout_per_s']:.0f} deliveries/s")
+    for k in (1, 5, 10):
+        per, work, sent = r[f"drain{k}"]
+        print(f"drain {k:>2} queued posts  {per * 1e6:.0f} µs/delivery ({sent} deliveries, {work:.2f}k VM steps each)")
+    work = f"{r['work_ratio']:.2f}" if r["work_ratio"] is not None else "n/a"
+    print(f"drain ratio 10:1      time {r['drain_ratio']:.2f}, database work {work} (target <= 1.2)")
+    for op in ("edit", "delete"):
+        print(f"{op:<21} handler {r[op][0]:.1f} ms, propagation {r[op][1]:.0f} copies/s")
+    print(f"longest loop stall    {r['stall_ms']:.0f} ms")
+    print(f"deliveries/outbox rows {r['rows_before']} -> {r['rows_after']} after retention; "
+          f"database {r['size_before'] / 2**20:.1f} MiB -> {r['size_after'] / 2**20:.1f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--members", type=int, default=10000)
+    parser.add_argument("--posts", type=int, default=100000)
+    parser.add_argument("--threads", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--postgres", action="store_true", help="a throw-away PostgreSQL cluster")
+    parser.add_argument("--backlog-posts", type=int, default=5, help="posts queued for the two-process drain")
+    parser.add_argument("--drain-worker", metavar="URL", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.drain_worker:
+        drain_worker(args.drain_worker)
+        return
+    if not args.postgres:
+        with tempfile.TemporaryDirectory() as tmp:
+            r = asyncio.run(run(args.members, args.posts, args.threads, f"sqlite:///{Path(tmp) / 'scale.db'}",
+                                args.rounds))
+            report(r, "SQLite")
+        return
+    from tests.pg import PostgresCluster
+    cluster = PostgresCluster().start()
+    try:
+        cluster.execute("CREATE DATABASE bench_scale")
+        r = asyncio.run(run(args.members, args.posts, args.threads, cluster.url("bench_scale"), args.rounds))
+        report(r, "PostgreSQL")
+        two = two_processes(cluster, args.members, args.backlog_posts)
+        for n, t in two.items():
+            print(f"{n} process(es) drain   {t['queued']} rows in {t['seconds']:.2f} s "
+                  f"({t['queued'] / t['seconds']:.0f}/s); sent {t['sent']}, recorded {t['deliveries']} "
+                  f"({t['distinct']} distinct), left {t['left']}")
+        print(f"two processes vs one  {two[1]['seconds'] / two[2]['seconds']:.2f} x (target >= 1.3)")
+    finally:
+        cluster.stop()
+    del os
+
+
+if __name__ == "__main__":
+    main()

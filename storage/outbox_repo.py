@@ -1,0 +1,367 @@
+"""The outbox and the record of delivered copies: the only SQL about deliveries.
+
+First in line: each recipient (account and lane) has at most one *head* row, the oldest
+unfinished one (pending, sending or held). The flag is maintained when rows are queued and
+when a head finishes, so a claim reads only heads, through a small partial index in id
+order: its cost is one batch, not the backlog, and it needs no join or anti-join the
+PostgreSQL planner could get wrong on stale statistics.
+
+Two processes on PostgreSQL can race (one queues for an idle recipient while the other
+finishes that recipient's head). ``claim_due`` therefore checks the few claimed rows
+against earlier unfinished rows of their recipients (cost per claimed row, not per pending
+row), and ``repair_heads`` restores a missing head; the worker runs it when it recovers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Iterable
+
+from sqlalchemy import and_, delete, exists, func, insert, literal, select, text, update
+from sqlalchemy.orm import Session, aliased
+
+from bot.clock import Clock
+from storage.models import Account, Delivery, OutboxItem
+
+DIRECT, BULK = 0, 1
+UNFINISHED = ("pending", "sending", "held")
+FINISHED = ("done", "failed", "cancelled")
+# Spelled as in the partial indexes' predicate, so that SQLite sees that they apply.
+HEAD = text("outbox.head")
+CHUNK = 5000          # bound IN lists (SQLite's variable limit, PostgreSQL plan size)
+
+
+def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
+    items = list(ids)
+    for start in range(0, len(items), CHUNK):
+        yield items[start:start + CHUNK]
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    account_id: int
+    lane: int
+    op: str
+    kind: str
+    payload: dict
+    post_id: int | None
+    target_delivery_id: int | None
+    attempts: int
+
+
+class _Repo:
+    def __init__(self, session: Session, clock: Clock) -> None:
+        self.s = session
+        self.clock = clock
+
+
+class Outbox(_Repo):
+    # -- queueing ---------------------------------------------------------------------------
+    def add(self, account_id: int, payload: dict, *, lane: int = DIRECT, kind: str = "msg",
+            op: str = "send", post_id: int | None = None, target_delivery_id: int | None = None,
+            not_before: datetime | None = None) -> OutboxItem:
+        now = self.clock.now()
+        self.s.flush()    # earlier rows of this transaction must be visible to the head check
+        head = not self._busy({account_id}, lane)
+        item = OutboxItem(account_id=account_id, lane=lane, op=op, kind=kind, payload=payload, post_id=post_id,
+                          target_delivery_id=target_delivery_id, status="pending", attempts=0,
+                          not_before=not_before or now, created_at=now, head=head)
+        self.s.add(item)
+        self.s.flush()
+        return item
+
+    def add_many(self, rows: list[dict]) -> None:
+        """Queue many items in one statement (fan-out)."""
+        if not rows:
+            return
+        now = self.clock.now()
+        self.s.flush()
+        busy: set[tuple[int, int]] = set()
+        for lane in {row.get("lane", BULK) for row in rows}:
+            busy |= {(a, lane) for a in self._busy({r["account_id"] for r in rows if r.get("lane", BULK) == lane},
+                                                    lane)}
+        for row in rows:
+            row.setdefault("lane", BULK)
+            row.setdefault("op", "send")
+            row.setdefault("kind", "msg")
+            row.setdefault("post_id", None)
+            row.setdefault("target_delivery_id", None)
+            row.setdefault("not_before", now)
+            row["not_before"] = row["not_before"] or now
+            key = (row["account_id"], row["lane"])
+            row.update(status="pending", attempts=0, created_at=now, head=key not in busy)
+            busy.add(key)
+        self.s.execute(insert(OutboxItem), rows)
+
+    def _busy(self, account_ids: set[int], lane: int) -> set[int]:
+        """Accounts that already have a head (an unfinished row) in a lane."""
+        found: set[int] = set()
+        for chunk in _chunks(account_ids):
+            found |= set(self.s.scalars(select(OutboxItem.account_id).where(
+                HEAD, OutboxItem.lane == lane, OutboxItem.account_id.in_(chunk))))
+        return found
+
+    def propagate(self, post_id: int, op: str) -> int:
+        """Queue an edit or a delete for every recorded copy of a post, in one INSERT … SELECT.
+        A copy whose recipient has nothing else queued in the bulk lane becomes its head."""
+        original = aliased(OutboxItem)
+        earlier = aliased(OutboxItem)
+        now = self.clock.now()
+        self.s.flush()
+        idle = ~exists().where(earlier.account_id == Delivery.account_id, earlier.lane == BULK,
+                               earlier.head.is_(True))
+        source = (select(Delivery.account_id, literal(BULK), literal(op), literal("post"),
+                         func.coalesce(original.payload, literal({"mode": "fanout"}, OutboxItem.payload.type)),
+                         literal(post_id), Delivery.id, literal("pending"), literal(0), literal(now),
+                         literal(now), idle)
+                  .select_from(Delivery)
+                  .outerjoin(original, original.id == Delivery.outbox_id)
+                  .where(Delivery.post_id == post_id, Delivery.deleted.is_(False)))
+        cols = ["account_id", "lane", "op", "kind", "payload", "post_id", "target_delivery_id", "status",
+                "attempts", "not_before", "created_at", "head"]
+        result = self.s.execute(insert(OutboxItem).from_select(cols, source))
+        return result.rowcount or 0
+
+    # -- first in line ----------------------------------------------------------------------
+    def _advance(self, account_ids: Iterable[int]) -> None:
+        """Make the oldest unfinished row of each of these accounts (per lane) its head."""
+        for chunk in _chunks(set(account_ids)):
+            firsts = select(func.min(OutboxItem.id)).where(
+                OutboxItem.account_id.in_(chunk), OutboxItem.status.in_(UNFINISHED)).group_by(
+                OutboxItem.account_id, OutboxItem.lane)
+            self.s.execute(update(OutboxItem).where(OutboxItem.id.in_(firsts), OutboxItem.head.is_(False))
+                           .values(head=True).execution_options(synchronize_session=False))
+
+    def repair_heads(self) -> int:
+        """Restore a head where a race between processes left none, and clear extra ones
+        (a sweep over unfinished rows, run when the worker recovers, not per claim)."""
+        firsts = select(func.min(OutboxItem.id)).where(OutboxItem.status.in_(UNFINISHED)).group_by(
+            OutboxItem.account_id, OutboxItem.lane)
+        cleared = self.s.execute(update(OutboxItem).where(OutboxItem.head.is_(True), OutboxItem.id.not_in(firsts))
+                                 .values(head=False).execution_options(synchronize_session=False)).rowcount
+        promoted = self.s.execute(update(OutboxItem).where(OutboxItem.head.is_(False), OutboxItem.id.in_(firsts))
+                                  .values(head=True).execution_options(synchronize_session=False)).rowcount
+        return (cleared or 0) + (promoted or 0)
+
+    def _heads_due(self, now: datetime):  # type: ignore[no-untyped-def]
+        return and_(HEAD, OutboxItem.status == "pending", OutboxItem.not_before <= now)
+
+    def claim_query(self, limit: int, skip_locked: bool, lane: int | None = None):  # type: ignore[no-untyped-def]
+        """The claim's SELECT (also for tests that check its plan)."""
+        q = (select(OutboxItem.id, OutboxItem.account_id, OutboxItem.lane, OutboxItem.op, OutboxItem.kind,
+                    OutboxItem.payload, OutboxItem.post_id, OutboxItem.target_delivery_id, OutboxItem.attempts)
+             .where(self._heads_due(self.clock.now())))
+        q = q.where(OutboxItem.lane == lane).order_by(OutboxItem.id) if lane is not None else \
+            q.order_by(OutboxItem.lane, OutboxItem.id)
+        q = q.limit(limit)
+        if skip_locked:
+            q = q.with_for_update(skip_locked=True, of=OutboxItem)
+        return q
+
+    def claim_due(self, limit: int, skip_locked: bool, lane: int | None = None,
+                  owner: str | None = None) -> list[Claimed]:
+        """Claim due heads (at most the oldest unfinished row per account and lane), oldest first."""
+        rows = self.s.execute(self.claim_query(limit, skip_locked, lane)).all()
+        rows = self._really_first(rows)
+        if not rows:
+            return []
+        self.s.execute(update(OutboxItem).where(OutboxItem.id.in_([r.id for r in rows]))
+                       .values(status="sending", attempts=OutboxItem.attempts + 1, claimed_by=owner)
+                       .execution_options(synchronize_session=False))
+        return [Claimed(r.id, r.account_id, r.lane, r.op, r.kind, dict(r.payload or {}), r.post_id,
+                        r.target_delivery_id, r.attempts + 1) for r in rows]
+
+    def _really_first(self, rows: list) -> list:  # type: ignore[type-arg]
+        """Drop claimed heads that a race left behind an earlier unfinished row (the check costs
+        a lookup per claimed row); the earlier row becomes the head instead."""
+        if not rows:
+            return rows
+        earlier = aliased(OutboxItem)
+        ids = [r.id for r in rows]
+        behind = set(self.s.scalars(select(OutboxItem.id).where(OutboxItem.id.in_(ids), exists().where(
+            earlier.account_id == OutboxItem.account_id, earlier.lane == OutboxItem.lane,
+            earlier.status.in_(UNFINISHED), earlier.id < OutboxItem.id))))
+        if not behind:
+            return rows
+        self.s.execute(update(OutboxItem).where(OutboxItem.id.in_(behind)).values(head=False)
+                       .execution_options(synchronize_session=False))
+        self._advance({r.account_id for r in rows if r.id in behind})
+        return [r for r in rows if r.id not in behind]
+
+    # -- outcomes ---------------------------------------------------------------------------
+    def _finished(self, item_ids: list[int]) -> None:
+        accounts = set()
+        for chunk in _chunks(item_ids):
+            accounts |= set(self.s.scalars(select(OutboxItem.account_id).where(OutboxItem.id.in_(chunk))))
+        self._advance(accounts)
+
+    def finish_many(self, item_ids: list[int]) -> None:
+        if item_ids:
+            self.s.execute(update(OutboxItem).where(OutboxItem.id.in_(item_ids))
+                           .values(status="done", done_at=self.clock.now(), error=None, head=False)
+                           .execution_options(synchronize_session=False))
+            self._finished(item_ids)
+
+    def get(self, item_id: int) -> OutboxItem | None:
+        return self.s.get(OutboxItem, item_id)
+
+    def finish(self, item_id: int, error: str | None = None) -> None:
+        self.s.execute(update(OutboxItem).where(OutboxItem.id == item_id).values(
+            status="done" if error is None else "failed", done_at=self.clock.now(), error=error, head=False))
+        self._finished([item_id])
+
+    def requeue(self, item_ids: list[int]) -> None:
+        """Rows put back in line (an operator's retry of failed rows)."""
+        self._finished(item_ids)
+
+    def retry_later(self, item_id: int, delay: float, error: str, count_attempt: bool = True) -> None:
+        values: dict = {"status": "pending", "not_before": self.clock.now() + timedelta(seconds=delay),
+                        "error": error}
+        if not count_attempt:
+            values["attempts"] = OutboxItem.attempts - 1
+        self.s.execute(update(OutboxItem).where(OutboxItem.id == item_id).values(**values))
+
+    def release_claims(self, item_ids: list[int], delay: float, error: str) -> None:
+        """Rows this worker claimed but could not finish go back in line (still heads)."""
+        for chunk in _chunks(item_ids):
+            self.s.execute(update(OutboxItem).where(OutboxItem.id.in_(chunk), OutboxItem.status == "sending")
+                           .values(status="pending", error=error, claimed_by=None,
+                                   not_before=self.clock.now() + timedelta(seconds=delay))
+                           .execution_options(synchronize_session=False))
+
+    def delay_account(self, account_id: int, until: datetime) -> None:
+        """A platform rate limit for one chat: hold back everything queued for it."""
+        self.s.execute(update(OutboxItem).where(OutboxItem.account_id == account_id,
+                                                OutboxItem.status == "pending",
+                                                OutboxItem.not_before < until).values(not_before=until))
+
+    def hold_account(self, account_id: int) -> None:
+        self.s.execute(update(OutboxItem).where(OutboxItem.account_id == account_id,
+                                                OutboxItem.status.in_(("pending", "sending")))
+                       .values(status="held"))
+
+    def release_account(self, account_id: int) -> None:
+        self.s.execute(update(OutboxItem).where(OutboxItem.account_id == account_id,
+                                                OutboxItem.status == "held")
+                       .values(status="pending"))      # quiet hours and delays still apply
+
+    def release_held_until(self, accounts: list[Account], wake: datetime) -> int:
+        """Quiet hours ended early: rows waiting for ``wake`` (the end the quiet hours would
+        have had) are due now. Rows delayed past it (a platform's retry-after) keep waiting."""
+        ids = [a.id for a in accounts]
+        if not ids:
+            return 0
+        now = self.clock.now()
+        result = self.s.execute(update(OutboxItem).where(
+            OutboxItem.account_id.in_(ids), OutboxItem.status == "pending", OutboxItem.lane == BULK,
+            OutboxItem.not_before > now, OutboxItem.not_before <= wake).values(not_before=now))
+        return result.rowcount or 0
+
+    def sending_owners(self) -> set[str | None]:
+        return set(self.s.scalars(select(OutboxItem.claimed_by).where(OutboxItem.status == "sending").distinct()))
+
+    def recover_in_flight(self, owners: set[str | None]) -> int:
+        """Rows a vanished worker left 'sending' are sent again (at most one duplicate each)."""
+        if not owners:
+            return 0
+        known = [o for o in owners if o is not None]
+        cond = OutboxItem.claimed_by.in_(known)
+        if None in owners:
+            cond = cond | OutboxItem.claimed_by.is_(None)
+        result = self.s.execute(update(OutboxItem).where(OutboxItem.status == "sending", cond)
+                                .values(status="pending", claimed_by=None))
+        return result.rowcount or 0
+
+    def next_due_at(self, lane: int | None = None) -> datetime | None:
+        """When the next row can be claimed (rows waiting behind another row do not count)."""
+        q = select(func.min(OutboxItem.not_before)).where(OutboxItem.status == "pending", HEAD)
+        if lane is not None:
+            q = q.where(OutboxItem.lane == lane)
+        return self.s.scalar(q)
+
+    def blank_payloads(self, item_ids: list[int]) -> None:
+        """Sent answers need no parameters any more; keeping them (post ids in confirmations)
+        would keep a record linking a person to what they wrote."""
+        if item_ids:
+            self.s.execute(update(OutboxItem).where(OutboxItem.id.in_(item_ids)).values(payload={})
+                           .execution_options(synchronize_session=False))
+
+    def pending_count(self, due_only: bool = False) -> int:
+        q = select(func.count()).select_from(OutboxItem).where(OutboxItem.status.in_(("pending", "sending")))
+        if due_only:     # what could be claimed now (not rows waiting behind a held one)
+            q = select(func.count()).select_from(OutboxItem).where(self._heads_due(self.clock.now()))
+        return self.s.scalar(q) or 0
+
+    def cancel_for_post(self, post_id: int) -> list[int]:
+        """Cancel not-yet-sent copies of a post; returns the accounts affected."""
+        accounts = list(self.s.scalars(select(OutboxItem.account_id).where(
+            OutboxItem.post_id == post_id, OutboxItem.op == "send", OutboxItem.status.in_(("pending", "held")))))
+        self.s.execute(update(OutboxItem).where(OutboxItem.post_id == post_id, OutboxItem.op == "send",
+                                                OutboxItem.status.in_(("pending", "held")))
+                       .values(status="cancelled", head=False).execution_options(synchronize_session=False))
+        self._advance(accounts)
+        return accounts
+
+    # -- retention --------------------------------------------------------------------------
+    def purge_done(self, person_id: int) -> None:
+        """Delete finished direct answers to a person: their parameters (post ids in
+        confirmations) would otherwise link the person to what they wrote."""
+        accounts = select(Account.id).where(Account.person_id == person_id)
+        self.s.execute(delete(OutboxItem).where(OutboxItem.account_id.in_(accounts),
+                                                OutboxItem.status.in_(FINISHED)))
+
+    def purge_older_than(self, cutoff: datetime) -> int:
+        """Finished rows older than ``cutoff``, except the originals of copies still kept (an
+        edit renders in the mode the copy was sent in)."""
+        kept = select(Delivery.outbox_id)
+        result = self.s.execute(delete(OutboxItem).where(OutboxItem.status.in_(FINISHED),
+                                                         OutboxItem.created_at < cutoff,
+                                                         OutboxItem.id.not_in(kept))
+                                .execution_options(synchronize_session=False))
+        return result.rowcount or 0
+
+    def count(self) -> int:
+        return self.s.scalar(select(func.count()).select_from(OutboxItem)) or 0
+
+
+class Deliveries(_Repo):
+    def record(self, account_id: int, outbox_id: int, post_id: int | None, message_id: str,
+               full: bool = False) -> Delivery:
+        d = Delivery(account_id=account_id, outbox_id=outbox_id, post_id=post_id,
+                     platform_message_id=message_id, sent_at=self.clock.now(), deleted=False, full=full)
+        self.s.add(d)
+        self.s.flush()
+        return d
+
+    def record_many(self, rows: list[dict]) -> None:
+        """rows: account_id, outbox_id, post_id, platform_message_id, full."""
+        if rows:
+            now = self.clock.now()
+            for row in rows:
+                row.update(sent_at=now, deleted=False)
+            self.s.execute(insert(Delivery), rows)
+
+    def get(self, delivery_id: int) -> Delivery | None:
+        return self.s.get(Delivery, delivery_id)
+
+    def by_message(self, account_id: int, message_id: str) -> Delivery | None:
+        return self.s.scalar(select(Delivery).where(Delivery.account_id == account_id,
+                                                    Delivery.platform_message_id == message_id))
+
+    def of_post(self, post_id: int) -> list[Delivery]:
+        return list(self.s.scalars(select(Delivery).where(Delivery.post_id == post_id,
+                                                          Delivery.deleted.is_(False)).order_by(Delivery.id)))
+
+    def mark_deleted(self, delivery_id: int) -> None:
+        self.s.execute(update(Delivery).where(Delivery.id == delivery_id).values(deleted=True))
+
+    def purge_older_than(self, cutoff: datetime) -> int:
+        """Copies sent before ``cutoff`` can no longer be edited, deleted or replied to through
+        the bot; the record of who received what goes with them."""
+        result = self.s.execute(delete(Delivery).where(Delivery.sent_at < cutoff)
+                                .execution_options(synchronize_session=False))
+        return result.rowcount or 0
+
+    def count(self) -> int:
+        return self.s.scalar(select(func.count()).select_from(Delivery)) or 0
