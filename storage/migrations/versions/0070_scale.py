@@ -2,13 +2,13 @@
 only heads through a small partial index (cost per batch, not per backlog)
 
 Revision ID: 0070
-Revises: 0040
+Revises: 0051
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0070'
-down_revision = '0040'
+down_revision = '0051'
 branch_labels = None
 depends_on = None
 
