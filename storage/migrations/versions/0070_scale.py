@@ -2,13 +2,13 @@
 only heads through a small partial index (cost per batch, not per backlog)
 
 Revision ID: 0070
-Revises: 0051
+Revises: 0062
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0070'
-down_revision = '0051'
+down_revision = '0062'
 branch_labels = None
 depends_on = None
 
