@@ -1,5 +1,6 @@
 """End to end on the console with the real clock: a café a minute or two ahead, a 1-minute
-reminder, two RSVPs; the reminder comes once, before the start, to those who want it."""
+reminder, two RSVPs; the reminder comes once, before the start, to those who want it.
+A buddy wish and a ride need/offer reach the consultant's list and nobody else."""
 from __future__ import annotations
 
 import math
@@ -48,7 +49,8 @@ def test_console_cafe_with_a_real_clock(tmp_path: Path) -> None:
               + "lillian: /cafe reminders 1m\n"
               + f"lillian: /cafe add northtown {start:%Y-%m-%d %H:%M} Library\n"
               + "lillian: /cafe repeat northtown first-tuesday 18:00 Library\n"
-              + "ann: /rsvp 1 yes\nbob: /rsvp 1 maybe\nann: /cafes\nbob: /cafe attendees 1\n"
+              + "ann: /rsvp 1 yes\nbob: /rsvp 1 maybe\ncarl: /rsvp 1 maybe\nann: /cafes\nbob: /cafe attendees 1\n"
+              + "ann: /buddy 1\nbob: /ride 1 need\ncarl: /ride 1 offer 2\n"
               + "lillian: /cafe attendees 1\nann: /ics 1\nann: /ics series 2\n")
     child.stdin.write(script)
     child.stdin.flush()
@@ -75,6 +77,10 @@ def test_console_cafe_with_a_real_clock(tmp_path: Path) -> None:
     assert any("That is for the group's consultant" in m for m in bob)
     attendees = next(m for m in lillian if m.startswith("Café c1 – only you see this list"))
     assert "Heron: yes" in attendees and "Juniper: maybe" in attendees
+    assert "Heron would like a buddy" in attendees and "Juniper needs a ride (1 seat)" in attendees
+    assert "Sorrel offers a ride (2 seats)" in attendees
+    assert any("When someone else coming to c1 asks too" in m for m in ann)
+    assert any("Only the consultant sees this" in m for m in bob)
     for mine, others in ((ann, ("Juniper", "Sorrel", "bob", "carl")), (bob, ("Heron", "Sorrel", "ann", "carl"))):
         for text in mine:           # no RSVP, name or identity of another participant
             assert not any(re.search(rf"\b{o}\b", text) for o in others), text

@@ -256,3 +256,26 @@ async def test_a_forgotten_buddy_leaves_the_others_wish_waiting(make_runtime) ->
         assert "Birch" in h.last("cara") and "Rowan" in h.last("ann")
     finally:
         await rt.stop()
+
+
+async def test_ending_one_pairing_keeps_the_other_thread_of_the_same_two(make_runtime) -> None:
+    rt, h, clock = await setup(make_runtime, utc(2026, 3, 1, 12))
+    try:
+        await _cafe(h, coming=("ann", "bob"))
+        await h.say("ann", "/buddy 1")
+        await h.say("bob", "/buddy 1")
+        buddy_thread = thread_of(h.last("bob"))
+        await h.say("ann", "/ride 1 offer")
+        await h.say("bob", "/ride 1 need")
+        await h.say("lillian", "/cafe ride 1 Willow Birch")
+        ride_thread = thread_of(h.last("bob"))
+        assert ride_thread != buddy_thread
+        await h.say("bob", "/buddy 1 off")
+        await h.say("ann", f"/reply {ride_thread} Outside the station at 17:40")
+        assert any("17:40" in t for t in h.inbox("bob"))           # the ride thread still works
+        await h.say("ann", "/ride 1 off")
+        h.clear()
+        await h.say("ann", f"/reply {ride_thread} one more thing")
+        assert not any("one more thing" in t for t in h.inbox("bob"))
+    finally:
+        await rt.stop()
