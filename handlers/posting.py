@@ -112,6 +112,9 @@ def publish(ctx: Context, thread: Thread, body: str, reply_to: int | None = None
     member = ctx.member
     assert member is not None
     body = body.strip()
+    correction = ctx.services.get("disclosure_correction")    # the author chose "edit" (handlers/safety.py)
+    if not ctx.command and correction is not None and correction(ctx, body):
+        return None
     problem = body_problem(body)
     if problem == "post.too_long":
         draft = ctx.uow.drafts.keep(member.id, body, "too_long", thread_id=thread.id, reply_to=reply_to)

@@ -30,3 +30,11 @@ def raise_alert(ctx: "Context", post: "Post | None", kind: str, text: str) -> No
     mod_queue.add_item(ctx.uow, member.group_id, "crisis" if kind == "crisis" else "note",
                        post_id=post.id if post is not None else None, subject_member_id=member.id,
                        body=None if post is not None else text, alert=kind == "crisis")
+
+
+def queue_held(ctx: "Context", post: "Post | None") -> None:
+    """A crisis post held after its alert already went out: a quiet queue item to release it."""
+    member = ctx.member
+    if post is not None and member is not None:
+        mod_queue.add_item(ctx.uow, member.group_id, "held", post_id=post.id, subject_member_id=member.id,
+                           alert=False)

@@ -167,17 +167,24 @@ def assess(text: str, extra: tuple[str, ...] = ()) -> int:
     return best
 
 
-def _extra_words(sub: Submission) -> tuple[str, ...]:
-    words = sub.ctx.config.safety.crisis_words
+def extra_words(ctx) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
+    words = ctx.config.safety.crisis_words
     return tuple(w for lang in sorted(words) for w in words[lang])
 
 
 @register("crisis", order=10)
 def crisis_check(sub: Submission) -> Verdict:
-    tier = assess(sub.text, _extra_words(sub))
+    tier = assess(sub.text, extra_words(sub.ctx))
     if tier == 0:
         return PUBLISH
-    from moderation.alerts import crisis_answer, raise_alert
+    from moderation.alerts import crisis_answer, raise_alert, queue_held
+    if "crisis:answered" in sub.skip:
+        # The author already had the answer and the consultants the alert (the text then
+        # waited for the disclosure question): only the hold is left to apply.
+        hold = tier == 2 and sub.ctx.config.safety.crisis_action == "hold" and not sub.is_edit
+        if not hold:
+            return PUBLISH
+        return Verdict("alert", "crisis", hold=True, detail="answered", after=queue_held)
     if tier == 1:
         return Verdict("publish", "crisis", note=True, detail="mention",
                        after=lambda ctx, post: raise_alert(ctx, post, "note", sub.text))

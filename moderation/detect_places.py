@@ -1,0 +1,151 @@
+"""Places that identify a person: street addresses, postcodes, named schools and workplaces.
+
+Part of the disclosure detector (moderation/disclosure_detect.py); returns plain
+``(kind, part, start)`` tuples. A street needs a house number, a postcode a place name, a
+school or workplace a proper name: "the school", "a shop", "jobber på et lager" and
+"room 12" are ordinary words.
+"""
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+Hit = tuple[str, str, int]
+
+# --- street addresses -----------------------------------------------------------------------------
+_NB_STREET = (r"(?:gata|gaten|gate|veien|vei|vegen|veg|allé|alléen|plass|plassen|stien|bakken|svingen|torget|"
+              r"torg|brygge|brygga|kaia|lia|løkka|haugen|tunet|ringen|stredet|smauet|terrasse|kroken|åsen|"
+              r"jordet|enga|parken|grenda|tunet)")
+_HOUSE = r"\d{1,4}(?:\s?[A-Ha-h](?![\w]))?"
+_NOT_HOUSE_AFTER = re.compile(r"^\s*(?:kr|nok|%|min|minutter|timer|år|dager|ganger|km|meter|m\b|personer|stk|"
+                              r"times|minutes|hours|days|years|people|[.,]\d)", re.I)
+# One word ending in a street word ("Storgata 5", "storgata 5"), or a name and the street word
+# ("Karl Johans gate 1", "Bygdøy allé 5"). The word before the street word needs two letters,
+# so "vei 3" and "plass 2" alone (a race's "plass 2") are no address.
+_NB_ADDRESS = re.compile(rf"(?<![\w-])(?:[A-ZÆØÅa-zæøå][a-zæøåé.-]+{_NB_STREET}|"
+                         rf"[A-ZÆØÅ][a-zæøåé]+s?\s(?:gate|gata|vei|veg|allé|plass|terrasse|brygge|torg))"
+                         rf"\s+({_HOUSE})(?![\d:,.]\d)")
+_EN_TYPES = (r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Close|Way|Crescent|Cres|Place|Pl|Court|Ct|"
+             r"Terrace|Gardens|Grove|Square|Sq|Row|Mews|Park|Hill|Boulevard|Blvd|Walk|Rise|View)")
+_EN_ADDRESS = re.compile(rf"(?<![\w.,])\d{{1,4}}[A-Za-z]?,?\s+(?:[A-Z][a-z'’]+\s){{1,3}}{_EN_TYPES}\b\.?"
+                         rf"|\b(?:live|lives|living|moved|house is|flat is|address is)\s+(?:at|on|to)\s+"
+                         rf"\d{{1,4}}[A-Za-z]?\s+(?:[A-Za-z'’]+\s){{1,3}}(?i:{_EN_TYPES})\b")
+_FAMOUS_STREETS = ("downing street", "baker street", "abbey road", "sesame street", "elm street", "wall street",
+                   "penny lane", "privet drive")
+_POSTCODE = re.compile(r"(?<![\w.,:/-])(?:N-|NO-)?(\d{4})\s+([A-ZÆØÅ][a-zæøå]{2,}(?:[ -][A-ZÆØÅ][a-zæøå]+)?)\b")
+_UK_POSTCODE = re.compile(r"\b(?:[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}|[A-Z]{1,2}\d{1,2}[A-Z]?\d[A-Z]{2})\b")
+_NOT_PLACE = frozenset("""kr kroner nok euro dollar dollars people personer steps skritt januar februar mars april
+mai juni juli august september oktober november desember january february march may june july october december
+mandag tirsdag onsdag torsdag fredag lørdag søndag monday tuesday wednesday thursday friday saturday sunday
+the and jeg det den men og som var har vi da etter after before før calories kalorier words ord sider pages
+ble gikk in on at for was had it i we they he she you my min mitt is er til to of av med with from fra
+followers følgere likes views visninger members medlemmer timer hours minutter minutes years år dager days
+students elever ansatte employees patients pasienter meter metres meters km kilometer""".split())
+
+
+def addresses(text: str) -> list[Hit]:
+    found: list[Hit] = []
+    for m in _NB_ADDRESS.finditer(text):
+        if not _NOT_HOUSE_AFTER.match(text[m.end():m.end() + 12]):
+            found.append(("address", m.group(), m.start()))
+    for m in _EN_ADDRESS.finditer(text):
+        if not any(s in m.group().casefold() for s in _FAMOUS_STREETS):
+            found.append(("address", m.group(), m.start()))
+    for m in _POSTCODE.finditer(text):
+        number, place = m.group(1), m.group(2)
+        if 1900 <= int(number) <= 2099 or place.split()[0].casefold() in _NOT_PLACE:
+            continue
+        if text[max(0, m.start() - 3):m.start()].casefold().strip() in ("kl", "kl.", "at"):
+            continue
+        found.append(("postcode", m.group(), m.start()))
+    found += [("postcode", m.group(), m.start()) for m in _UK_POSTCODE.finditer(text)]
+    return found
+
+
+# --- named schools, workplaces, health centres -----------------------------------------------------
+_INSTITUTION = (r"(?:skole|skolen|ungdomsskole|ungdomsskolen|barneskole|barneskolen|vgs|videregående|"
+                r"videregående skole|legesenter|legesenteret|legekontor|legekontoret|bibliotek|biblioteket|"
+                r"sykehus|sykehuset|sjukehus|sjukehuset|barnehage|barnehagen|bhg|sykehjem|sykehjemmet|"
+                r"omsorgssenter|helsestasjon|helsestasjonen|dps|kirke|kirken|menighet|universitet|høgskole|"
+                r"høyskole|folkehøgskole|folkehøyskole|idrettslag|legevakt|legevakten|klinikk|klinikken|"
+                r"tannlegesenter|apotek|rådhus|kommune|senter|senteret)")
+_GENERIC_PREFIX = frozenset("""barne ungdoms grunn videregående natt folke høy fag sommer kultur musikk kunst
+privat kommunal kommunale ny nye gammel gamle gamla stor store liten lille vår min mitt den det denne dette en et
+ei hans hennes deres sin sitt lokal lokale på i til fra ved min mi vårt familie fastlege fastlegen tann
+spesial universitets sentral sentrale region regionale fylkes kjøpe kjøpesenter handle handlesenter
+aktivitets fritids helse lege """.split())
+_CAP_WORD = r"[A-ZÆØÅ][\wæøåÆØÅé'’-]*"
+# "Fjordvik skole", "Nordby ungdomsskole", "St. Olavs hospital"-style: one or two capitalised
+# words and the institution word; "Nordbyskolen": one capitalised compound.
+_NB_INSTITUTION = re.compile(rf"(?<![\w])((?:{_CAP_WORD}\s){{0,1}}{_CAP_WORD})\s{_INSTITUTION}\b"
+                             rf"|(?<![\w])([A-ZÆØÅ][a-zæøå]{{2,}}?){_INSTITUTION}\b")
+_EN_INSTITUTION = re.compile(
+    rf"(?<![\w])((?:St\.?\s)?(?:{_CAP_WORD}\s){{1,3}})(?:Primary|Secondary|High|Middle|Grammar|Junior|Infant|"
+    r"Community|Academy|College|School|Hospital|Clinic|Library|Surgery|Medical Centre|Medical Center|"
+    r"Health Centre|Health Center|University|Nursery|Kindergarten|Church|Care Home|Leisure Centre)\b"
+    rf"|\bUniversity of {_CAP_WORD}\b")
+_FUNCTION_WORDS = frozenset("""the a an my our your his her their this that at in on of to from for and or but
+i we you they he she it is was our min mitt mi vår vårt den det denne dette en et ei hans hennes deres sin sitt
+på i til fra ved og eller men jeg vi du de han hun er var når hvor som etter før local lokale old new gamle
+nye big small stor store liten lille every hver all alle any noen some primary secondary high middle school
+hospital library nursery community""".split())
+
+
+def _proper(words: str) -> bool:
+    first = words.split()[0].casefold().strip(".")
+    return first not in _FUNCTION_WORDS and first not in _GENERIC_PREFIX
+
+
+def institutions(text: str, local: Iterable[str] = ()) -> list[Hit]:
+    found: list[Hit] = []
+    for m in _NB_INSTITUTION.finditer(text):
+        name = m.group(1) or m.group(2)
+        if name and _proper(name):
+            found.append(("workplace", m.group(), m.start()))
+    for m in _EN_INSTITUTION.finditer(text):
+        name = (m.group(1) or "").strip() or "University"
+        if m.group(1) is None or _proper(name):
+            found.append(("workplace", m.group(), m.start()))
+    return found
+
+
+_WORK_CUE = re.compile(
+    r"\b(?:i\s+(?:work|worked|am working|volunteer|teach|study|studied)\s+(?:at|for)|i\s+attend|"
+    r"i'm\s+(?:working|a student|studying|employed)\s+at|i am\s+(?:working|a student|studying|employed)\s+at|"
+    r"my\s+(?:workplace|job|employer|office|school|uni|kid'?s school|son'?s school|daughter'?s school)\s+(?:is|at)|"
+    r"(?:work|working|employed|a student|studying|a nurse|a teacher|a cashier|an apprentice)\s+at|"
+    r"jobber\s+(?:på|hos|ved|for)|jobbet\s+(?:på|hos|ved)|(?:er|var)\s+ansatt\s+(?:på|i|hos|ved)|"
+    r"arbeider\s+(?:på|hos|ved)|jobb(?:en)?\s+(?:min\s+)?(?:på|hos)|går\s+på|gikk\s+på|studerer\s+(?:på|ved)|"
+    r"elev\s+(?:på|ved)|lærling\s+(?:på|hos)|jobben\s+min\s+er|skolen\s+min\s+(?:er|heter)|"
+    r"sykepleier\s+(?:på|ved)|lærer\s+(?:på|ved))\s+"
+    r"((?:the\s+)?[\wæøåÆØÅ'’&.-]+(?:\s+[\wæøåÆØÅ&-]+){0,2})", re.I)
+_NOT_WORKPLACE = frozenset("""the a an en et ei my min mitt mi this that home hjemme kontor kontoret butikk
+butikken jobb jobben skole skolen sykehuset sykehus barnehage barnehagen bibliotek biblioteket shop store
+office school hospital library uni university college nursery work it night nights from remotely part full
+deltid heltid natt dag dagtid kveld kvelden helg helgene lager lageret kafé kafe café cafe restaurant en
+kiosk kiosken tur turen ski skole do doen toalettet toilet bed bed senga sengs trening treningen gym gymmet
+a noe something anything it det dette den kino kinoen fest festen byen town the same samme samme videregående
+vgs ungdomsskolen barneskolen barneskole ungdomsskole universitetet høgskolen høyskolen folkehøgskole
+nav nettet internett internet nett med with because fordi og and but men so så til to for in i på on
+about om around rundt out ut hjem like liker that mer more less mindre christmas easter xmas weekend weekends
+jul julen påske påsken sommer sommeren monday tuesday wednesday thursday friday saturday sunday mandag tirsdag
+onsdag torsdag fredag lørdag søndag mandager helgen ferien home-office hjemmekontor""".split())
+
+
+def workplaces(text: str, local: Iterable[str] = ()) -> list[Hit]:
+    """ "I work at Kiwi Fjordvik", "jobber på Rema 1000 Storgata", "går på Fjordvik skole":
+    a proper name (or a configured local place) after a work or school phrase."""
+    local_cf = [n.casefold() for n in local]
+    found: list[Hit] = []
+    for m in _WORK_CUE.finditer(text):
+        target = m.group(1).strip()
+        first = target.split()[0]
+        bare = first.casefold().strip(".,")
+        if bare == "the" and len(target.split()) > 1:
+            first = target.split()[1]
+            bare = first.casefold()
+        proper = first[:1].isupper() and bare not in _NOT_WORKPLACE and bare not in _FUNCTION_WORDS
+        near_local = any(n in text[m.start():m.end() + 30].casefold() for n in local_cf)
+        if proper or near_local:
+            found.append(("workplace", m.group(), m.start()))
+    return found

@@ -1,0 +1,334 @@
+"""Finding details that could identify a person (the author or someone else) in a text.
+
+Pure functions of the text (and of the names the caller passes in): no database, no config
+object, so the benchmark and the tests call ``detect`` directly. Each detector returns
+``Finding``s — a kind and the exact part of the text. The part is quoted back to the author
+only; it is never logged. Ordinary numbers are not details: times, dates, prices, counts,
+years and room numbers are left alone, and so are famous people's names and book titles.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Iterable
+
+import phonenumbers
+from stdnum.no import fodselsnummer
+
+from moderation.detect_places import addresses, institutions, workplaces
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str       # phone, email, handle, link, address, postcode, id_number, birth_date,
+    text: str       # case_number, plate, name, workplace, place
+    start: int
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.text)
+
+
+# --- phone numbers ------------------------------------------------------------------------------
+_DIGIT = re.compile(r"\d")
+_MONEY_BEFORE = re.compile(r"(?:kr|nok|sek|dkk|eur|usd|gbp|\$|€|£|kroner|price|pris|prisen|koster|kostet|"
+                           r"costs?|cost|paid|betalte|betalt|lønn|salary|budget|budsjett)\.?:?\s*$", re.I)
+_MONEY_AFTER = re.compile(r"^\s*(?:,-|kr\b|nok\b|kroner|kronor|euro|eur\b|dollars?|usd\b|pounds?|£|\$|€|"
+                          r"steps|skritt|people|personer|mennesker|innbyggere|km\b|meter|m\b|kg\b|views|"
+                          r"visninger|followers|følgere|ord\b|words|calories|kalorier|kcal|%|prosent)", re.I)
+_DATE_SHAPE = re.compile(r"^\d{1,2}[./-]\d{1,2}[./-]\d{2,4}$")
+_YEAR_RANGE = re.compile(r"^(?:1[89]|20)\d\d\s*[-–/ ]\s*(?:1[89]|20)\d\d$")
+_THOUSANDS = re.compile(r"^\d{1,3}(?:[ .,\u00a0]\d{3}){2,}$")
+_PHONE_CUE = re.compile(r"\b(?:ring|ringe|call|phone|tlf|telefon|mobil|mob|nummer|nummeret|number|nr|sms|"
+                        r"text|txt|whatsapp|signal|nå meg|reach me|kontakt|contact)\b", re.I)
+# A run of digits and separators a person would type as a number: "9 1 2 3 4 5 6 7", "912-34-567".
+_CUED_RUN = re.compile(r"(?<![\d.,:/])\+?\d(?:[ .\-()]{0,2}\d){7,14}(?![\d:/])")
+
+
+def _ordinary_number(text: str, start: int, end: int, raw: str) -> bool:
+    """Money, counts, dates, year ranges and thousands: numbers that are not phone numbers."""
+    if raw.startswith("+") or raw.startswith("00"):
+        return False
+    if _MONEY_BEFORE.search(text[max(0, start - 14):start]) or _MONEY_AFTER.match(text[end:end + 14]):
+        return True
+    if ":" in raw or _DATE_SHAPE.match(raw) or _YEAR_RANGE.match(raw):
+        return True
+    cued = _PHONE_CUE.search(text[max(0, start - 40):start]) is not None
+    return bool(_THOUSANDS.match(raw)) and not cued
+
+
+def phones(text: str) -> list[Finding]:
+    if len(_DIGIT.findall(text)) < 8:
+        return []
+    found: list[Finding] = []
+    seen: set[int] = set()
+    for region in ("NO", "US", "GB"):
+        for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
+            if match.start in seen or _ordinary_number(text, match.start, match.end, match.raw_string):
+                continue
+            if region != "NO" and not (match.raw_string.startswith(("+", "00", "(")) or
+                                       _PHONE_CUE.search(text[max(0, match.start - 40):match.start])):
+                continue        # a bare 10-digit run is a US/UK number only when the text says so
+            seen.add(match.start)
+            found.append(Finding("phone", match.raw_string, match.start))
+    # "call me on 9 1 2 3 4 5 6 7": a number the library does not accept, but the text says it is one.
+    for m in _CUED_RUN.finditer(text):
+        if any(f.start <= m.start() < f.end for f in found):
+            continue
+        digits = len(_DIGIT.findall(m.group()))
+        cue = _PHONE_CUE.search(text[max(0, m.start() - 40):m.start()])
+        if 8 <= digits <= 15 and cue and not _ordinary_number(text, m.start(), m.end(), m.group()):
+            found.append(Finding("phone", m.group(), m.start()))
+    return found
+
+
+# --- e-mail, handles, profile links -------------------------------------------------------------
+_TLD = r"(?:com|no|org|net|se|dk|fi|uk|co\.uk|io|de|me|info|edu|gov)"
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}\b", re.I)
+_AT = r"(?:\s*[(\[{<]\s*(?:at|ætt|krøllalfa)\s*[)\]}>]\s*|\s+(?:at|ætt|krøllalfa|alfakrøll)\s+)"
+_DOT = r"(?:\s*[(\[{<]\s*(?:dot|punktum|prikk)\s*[)\]}>]\s*|\s+(?:dot|punktum|prikk)\s+|\.)"
+_EMAIL_SPOKEN = re.compile(rf"(?<![\w.@])([\w.+-]{{2,}}){_AT}([\w-]+(?:{_DOT}[\w-]+)*){_DOT}({_TLD})\b", re.I)
+# "looked at vg.no" is reading a site, not an address: only spoken forms with a spelled-out
+# "dot" or bracketed "(at)" count when the word before "at" is an ordinary word.
+_NOT_LOCAL_PART = frozenset("""look looked looking laugh laughed laughing stare stared staring me us him her them it
+this that here there work home mad angry good bad great best worst was were am is are be been news read reading
+post posted article site page found saw see seen check checked go went sit sat""".split())
+_LINK = re.compile(r"(?:https?://)?(?:www\.)?(?:t\.me|telegram\.me|instagram\.com|instagr\.am|tiktok\.com|"
+                   r"facebook\.com|fb\.com|fb\.me|m\.facebook\.com|twitter\.com|x\.com|snapchat\.com|"
+                   r"linkedin\.com|youtube\.com/(?:@|c/|channel/|user/)|reddit\.com/u(?:ser)?/|threads\.net|"
+                   r"matrix\.to|discord\.gg|discord\.com/users|vk\.com|pinterest\.com|tumblr\.com|twitch\.tv|"
+                   r"github\.com|bsky\.app/profile|mastodon\.social|onlyfans\.com|wa\.me|signal\.me|"
+                   r"snapchat\.com/add)/?[^\s,;)]+", re.I)
+_MXID = re.compile(r"(?<![\w])@[a-z0-9._=/-]{2,}:[a-z0-9.-]+\.[a-z]{2,}", re.I)
+_HANDLE = re.compile(r"(?<![\w@.])@([A-Za-z_][A-Za-z0-9_.]{2,29})(?![\w@])")
+_HANDLE_WORDS = frozenset("""home work the here everyone all channel admin cafe café kafe kafeen moderator mods
+consultant konsulent konsulenten alle someone somebody noen school skolen night natt""".split())
+_PLATFORMS = (r"(?:insta(?:gram)?|ig|snap(?:chat)?|sc|tiktok|tik tok|twitter|discord|telegram|tg|kik|wickr|skype|"
+              r"signal|whatsapp|facebook|fb|reddit|steam|xbox|psn|gamertag|threads|bsky|bluesky|mastodon|"
+              r"twitch|youtube|yt|linkedin|messenger)")
+_NAMED_ACCOUNT = re.compile(
+    rf"\b{_PLATFORMS}\s*(?:name|navn|id|handle|brukernavn|username|user|bruker|tag|konto|account)?\s*"
+    r"(?::|=|-|\bis\b|\ber\b|\bsom\b|\bas\b)\s*@?([A-Za-z0-9_.]{3,30})", re.I)
+_ADD_ME = re.compile(rf"\b(?:add|find|follow|message|dm|legg til|følg|finn|send)\s+(?:me|meg)\s+(?:on|at|på)\s+"
+                     rf"{_PLATFORMS}\s*(?::|\bas\b|\bsom\b)?\s*@?([A-Za-z0-9_.]{{3,30}})", re.I)
+_NOT_ACCOUNT = frozenset("""not down private deleted gone off on the a my and but or if so too also og men ikke
+privat slettet borte weird dead dying full quiet stille broken ødelagt is er where hvor my mitt min just bare
+later senere""".split())
+
+
+def accounts(text: str) -> list[Finding]:
+    found = [Finding("email", m.group(), m.start()) for m in _EMAIL.finditer(text)]
+    for m in _EMAIL_SPOKEN.finditer(text):
+        plain_at = not re.search(r"[(\[{<]", m.group()) and " dot " not in m.group().casefold() \
+            and " punktum " not in m.group().casefold() and " prikk " not in m.group().casefold()
+        if plain_at and m.group(1).casefold() in _NOT_LOCAL_PART:
+            continue
+        if not any(f.start <= m.start() < f.end for f in found):
+            found.append(Finding("email", m.group(), m.start()))
+    found += [Finding("link", m.group(), m.start()) for m in _LINK.finditer(text)]
+    found += [Finding("handle", m.group(), m.start()) for m in _MXID.finditer(text)
+              if not any(f.start <= m.start() < f.end for f in found)]
+    for m in _HANDLE.finditer(text):
+        if m.group(1).casefold() in _HANDLE_WORDS or any(f.start <= m.start() < f.end for f in found):
+            continue
+        found.append(Finding("handle", m.group(), m.start()))
+    for pattern in (_NAMED_ACCOUNT, _ADD_ME):
+        for m in pattern.finditer(text):
+            if m.group(1).casefold() in _NOT_ACCOUNT or any(f.start <= m.start(1) < f.end for f in found):
+                continue
+            found.append(Finding("handle", m.group(), m.start()))
+    return found
+
+
+# --- numbers that belong to one person ----------------------------------------------------------
+_ELEVEN = re.compile(r"(?<![\d.,:/-])(\d{6})[ -]?(\d{5})(?![\d.,:/-])")
+_MONTHS = (r"(?:jan(?:uar|uary)?|feb(?:ruar|ruary)?|mar(?:s|ch)?|apr(?:il)?|mai|may|jun(?:i|e)?|jul(?:i|y)?|"
+           r"aug(?:ust)?|sep(?:t|tember)?|okt(?:ober)?|oct(?:ober)?|nov(?:ember)?|des(?:ember)?|dec(?:ember)?)")
+_DATE = (rf"(?:\d{{1,2}}[./-]\d{{1,2}}(?:[./-](?:\d{{4}}|\d{{2}}))?|\d{{1,2}}(?:st|nd|rd|th)?\.?\s*(?:of\s+)?{_MONTHS}\.?"
+         rf"(?:,?\s*(?:\d{{4}}|'\d\d))?|{_MONTHS}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s*\d{{4}})?)")
+_BIRTH = re.compile(
+    r"\b(?:born|dob|d\.o\.b\.?|date of birth|birthday|b-day|bday|født|fødd|fødselsdag|fødselsdagen|fødselsdato|"
+    r"bursdag|bursdagen)\b(?:\s+(?:min|mi|mitt|is|er|was|var|on|den|the|på|i|:|-|,|falls on|faller på))*\s*"
+    rf"[:\-]?\s*({_DATE})(?![\d:])", re.I)
+_CASE = re.compile(
+    r"\b(?:case|file|claim|reference|ref|journal|patient|client|sak|saks|pasient|referanse|klient|arkiv|vedtak|"
+    r"søknad|application|ticket)\s*[-.]?\s*(?:no|nr|number|nummer|id|#)\.?\s*(?::|is|er|=)?\s*#?\s*"
+    r"((?:[A-Z]{1,4}[-/]?)?\d[\d/ -]{2,14}\d)"
+    r"|\b(?:saksnummer|saksnr|journalnummer|journalnr|referansenummer|refnr|ref\.nr|arkivnummer|"
+    r"pasientnummer|kundenummer|customer number|case number|patient number|reference number|claim number|"
+    r"file number|application number)\s*[:.#]?\s*(?:is|er|=)?\s*#?\s*((?:[A-Z]{1,4}[-/]?)?\d[\d/ -]{2,14}\d)", re.I)
+_PLATE = re.compile(r"(?<![\w-])(?!(?:KR|NO|ID|TV|PC|CD|DJ|OK|EU|UK|US|NR|TL|PS|MVA|FM|AM|PM|HD|CV)\b)"
+                    r"([A-Z]{2})[ -]?(\d{5})(?![\w,.]\d)")
+_PLATE_CUE = re.compile(r"\b(?:reg(?:\.|istration)?\s*(?:nr|no|number|nummer|plate)?|regnr|skilt|skiltet|"
+                        r"bilnummer|kjennemerke|number plate|licen[cs]e plate|plate)\s*(?::|is|er|=)?\s*"
+                        r"([A-Za-z]{2}\s?\d{4,5}|[A-Za-z]{2}\d{2}\s?[A-Za-z]{3})\b", re.I)
+
+
+def numbers(text: str) -> list[Finding]:
+    found: list[Finding] = []
+    if len(_DIGIT.findall(text)) >= 11:
+        for m in _ELEVEN.finditer(text):
+            if fodselsnummer.is_valid(m.group(1) + m.group(2)):
+                found.append(Finding("id_number", m.group(), m.start()))
+    found += [Finding("birth_date", m.group(), m.start()) for m in _BIRTH.finditer(text)]
+    found += [Finding("case_number", m.group(), m.start()) for m in _CASE.finditer(text)
+              if sum(c.isdigit() for c in (m.group(1) or m.group(2))) >= 4]
+    found += [Finding("plate", m.group(), m.start()) for m in _PLATE.finditer(text)]
+    found += [Finding("plate", m.group(), m.start()) for m in _PLATE_CUE.finditer(text)]
+    return found
+
+
+# --- names --------------------------------------------------------------------------------------
+def _lines(name: str) -> list[str]:
+    text = resources.files("moderation").joinpath(f"data/{name}").read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+@dataclass(frozen=True)
+class NameLists:
+    first: frozenset[str]
+    last: frozenset[str]
+    famous: tuple[str, ...]          # casefolded full names and titles
+    common: frozenset[str]           # names that are also ordinary words: capitalised only
+
+
+@lru_cache(maxsize=1)
+def name_lists() -> NameLists:
+    first = frozenset(w for line in _lines("names_first.txt") for w in line.split())
+    last = frozenset(w for line in _lines("names_last.txt") for w in line.split())
+    famous = tuple(line.casefold() for line in _lines("famous.txt"))
+    common = frozenset(w for line in _lines("names_common_words.txt") for w in line.casefold().split())
+    return NameLists(first, last, famous, common)
+
+
+_CAP = r"[A-ZÆØÅ][a-zæøåéüöä]+(?:-[A-ZÆØÅ][a-zæøåéüöä]+)?"
+_WORDISH = r"[A-Za-zÆØÅæøåéüöä]+(?:-[A-Za-zÆØÅæøåéüöä]+)?"
+_WORD_RE = re.compile(rf"\b{_WORDISH}\b")
+_SURNAME_END = ("sen", "ssen", "stad", "rud", "heim", "berg", "dal", "dahl", "vik", "land", "bakken", "haug",
+                "gård", "gaard", "nes", "næs", "strøm", "lund", "holm", "sson", "son", "ström")
+_MY_NAME = re.compile(rf"\b(?:my (?:real |full )?name is|my name's|call me|jeg heter|eg heiter|navnet mitt er|"
+                      rf"mitt (?:ekte )?navn er|i am called|i'm called)\s+({_CAP})", re.I)
+
+
+def famous_near(text: str, start: int, end: int) -> bool:
+    window = text[max(0, start - 30):end + 30].casefold()
+    return any(f in window for f in name_lists().famous)
+
+
+def _is_full_name(a: str, b: str, lists: NameLists) -> bool:
+    capital = a[:1].isupper() and b[:1].isupper()
+    if a.capitalize() not in lists.first:
+        return False
+    b_key = b.capitalize()
+    surname = b_key in lists.last or (capital and b_key.casefold().endswith(_SURNAME_END) and len(b) > 4
+                                      and b.casefold() not in lists.common)
+    if not surname:
+        return False
+    if capital:
+        return True
+    # lower case ("kari hansen"): both words must be names and not ordinary words
+    return a.islower() and b.islower() and b_key in lists.last and \
+        a.casefold() not in lists.common and b.casefold() not in lists.common
+
+
+def names(text: str, pseudonym: str = "") -> list[Finding]:
+    lists = name_lists()
+    found: list[Finding] = []
+    words = list(_WORD_RE.finditer(text))
+    for i, m in enumerate(words):
+        for j in (i + 1, i + 2):
+            if j >= len(words):
+                break
+            between = text[m.end():words[j].start()]
+            if j == i + 2:
+                middle = words[i + 1].group()
+                if not (middle[:1].isupper() and between.count(" ") <= 2):
+                    break
+            elif not between.strip() == "" or "\n" in between:
+                break
+            if _is_full_name(m.group(), words[j].group(), lists) and \
+                    not famous_near(text, m.start(), words[j].end()):
+                found.append(Finding("name", text[m.start():words[j].end()], m.start()))
+                break
+    pseudo = pseudonym.casefold()
+    for m in _MY_NAME.finditer(text):
+        given = m.group(1)
+        if given.casefold() != pseudo and given.capitalize() in lists.first and \
+                not any(f.start <= m.start(1) < f.end for f in found):
+            found.append(Finding("name", m.group(), m.start()))
+    return found
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What the platform says about the author (from the event, never stored by this module)."""
+
+    usernames: tuple[str, ...] = ()
+    display_names: tuple[str, ...] = ()
+
+
+def own_names(text: str, identity: Identity, pseudonym: str = "") -> list[Finding]:
+    """The author's own platform names written in the text: the username, the whole display
+    name, and its last name alone. A first name alone is everywhere ("Anna" as a friend's
+    name) and counts only as "my name is Anna"."""
+    pseudo = pseudonym.casefold()
+    common = name_lists().common
+    parts: set[str] = set()
+    firsts: set[str] = set()
+    for username in identity.usernames:
+        parts.add(username.strip().lstrip("@"))
+    for display in identity.display_names:
+        words = display.split()
+        if len(words) >= 2:
+            parts.add(" ".join(words))
+            parts.update(w for w in words[1:] if w.casefold() not in common)
+        if words:
+            firsts.add(words[0].casefold())
+    found: list[Finding] = []
+    for part in sorted(parts, key=len, reverse=True):
+        if len(part) < 3 or part.casefold() == pseudo:
+            continue
+        for m in re.finditer(rf"(?<![\w@]){re.escape(part)}(?!\w)", text, re.I):
+            found.append(Finding("name", m.group(), m.start()))
+    for m in _MY_NAME.finditer(text):
+        if m.group(1).casefold() in firsts and m.group(1).casefold() != pseudo:
+            found.append(Finding("name", m.group(), m.start()))
+    return found
+
+
+# --- everything ---------------------------------------------------------------------------------
+def _local_places(text: str, local: Iterable[str], others: list[Finding]) -> list[Finding]:
+    """A configured local place counts only together with another detail (a town alone
+    identifies nobody; a workplace, a school, a street or a number in it may)."""
+    found: list[Finding] = []
+    for name in local:
+        name = name.strip()
+        if not name:
+            continue
+        for m in re.finditer(rf"(?<!\w){re.escape(name)}(?!\w)", text, re.I):
+            if others and not any(f.start <= m.start() < f.end for f in others):
+                found.append(Finding("place", m.group(), m.start()))
+    return found
+
+
+def detect(text: str, *, local: Iterable[str] = (), identity: Identity = Identity(),
+           pseudonym: str = "") -> list[Finding]:
+    """Every identifying detail in ``text``, in text order, without overlaps."""
+    local = [n.strip() for n in local if n.strip()]
+    found = phones(text) + accounts(text) + numbers(text)
+    found += [Finding(kind, part, start) for kind, part, start in addresses(text)]
+    found += [Finding(kind, part, start) for kind, part, start in institutions(text, local)
+              if not famous_near(text, start, start + len(part))]
+    found += names(text, pseudonym) + own_names(text, identity, pseudonym)
+    found += [Finding(kind, part, start) for kind, part, start in workplaces(text, local)
+              if not famous_near(text, start, start + len(part))]
+    found += _local_places(text, local, found)
+    found.sort(key=lambda f: (f.start, -len(f.text)))
+    merged: list[Finding] = []
+    for f in found:
+        if merged and f.start < merged[-1].end:
+            continue
+        merged.append(f)
+    return merged

@@ -1,0 +1,57 @@
+"""Texts waiting for the author's answer to the disclosure question (storage/models_safety.py).
+
+Built on demand from a unit of work (``pending(uow)``) rather than held by it. A row whose
+draft is gone (discarded, sent with ``send``, expired) is no longer waiting: lookups join on
+the draft and forget such rows.
+"""
+from __future__ import annotations
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from bot.clock import Clock
+from storage.models import Draft
+from storage.models_safety import DisclosurePending
+
+
+class PendingRepo:
+    def __init__(self, session: Session, clock: Clock) -> None:
+        self.s = session
+        self.clock = clock
+
+    def add(self, draft: Draft, edit_post_id: int | None, crisis_answered: bool) -> DisclosurePending:
+        row = DisclosurePending(draft_id=draft.id, member_id=draft.member_id, edit_post_id=edit_post_id,
+                                crisis_answered=crisis_answered, awaiting_fix=False, created_at=self.clock.now())
+        self.s.add(row)
+        self.s.flush()
+        return row
+
+    def get(self, draft_id: int) -> DisclosurePending | None:
+        return self.s.get(DisclosurePending, draft_id)
+
+    def of_members(self, member_ids: list[int]) -> list[tuple[DisclosurePending, Draft]]:
+        """Waiting texts of these members with their drafts, oldest first."""
+        if not member_ids:
+            return []
+        rows = self.s.execute(select(DisclosurePending, Draft).join(Draft, Draft.id == DisclosurePending.draft_id)
+                              .where(DisclosurePending.member_id.in_(member_ids))
+                              .order_by(DisclosurePending.draft_id))
+        return [(p, d) for p, d in rows]
+
+    def await_fix(self, member_ids: list[int], draft_id: int) -> None:
+        """Only one text at a time waits for a correction: the one the author chose last."""
+        self.s.execute(update(DisclosurePending).where(DisclosurePending.member_id.in_(member_ids))
+                       .values(awaiting_fix=False))
+        self.s.execute(update(DisclosurePending).where(DisclosurePending.draft_id == draft_id)
+                       .values(awaiting_fix=True))
+
+    def awaiting_fix(self, member_ids: list[int]) -> tuple[DisclosurePending, Draft] | None:
+        found = [(p, d) for p, d in self.of_members(member_ids) if p.awaiting_fix]
+        return found[-1] if found else None
+
+    def forget(self, draft_id: int) -> None:
+        self.s.execute(delete(DisclosurePending).where(DisclosurePending.draft_id == draft_id))
+
+
+def pending(uow) -> PendingRepo:  # type: ignore[no-untyped-def]
+    return PendingRepo(uow.session, uow.clock)
