@@ -18,12 +18,20 @@ from moderation.checks import PUBLISH, Submission, Verdict, register
 from moderation.text import clauses, phrase, tokens
 
 LANGS = ("en", "nb")
-SECTIONS = ("self", "intent", "topic", "negation", "past", "past_near", "recent", "third", "news",
-            "figurative")
+SECTIONS = ("self", "intent", "topic", "needs_i", "fed_up", "negation", "past", "past_near", "recent", "third",
+            "news", "figurative")
 FIRST_PERSON = {"i", "me", "my", "myself", "mine", "am", "jeg", "meg", "min", "mitt", "mine", "selv", "eg",
                 "æ", "mæ", "je"}
 THIRD_PERSON_NEAR = {"he", "she", "they", "his", "her", "their", "han", "hun", "de", "hans", "hennes",
-                     "deres", "someone", "somebody", "noen"}
+                     "deres", "someone", "somebody", "noen", "who", "som"}
+# Right before a [needs_i] phrase: the writer is the subject ("jeg tar livet av meg").
+I_OR_MODAL = FIRST_PERSON | {"skal", "vil", "kommer", "å", "to", "will", "going", "gonna", "ska"}
+# After a [fed_up] phrase: words that keep it about the writer's life ("orker ikke mer nå").
+FED_UP_OK = {"nå", "lenger", "i", "og", "men", "jeg", "meg", "å", "leve", "livet", "dette", "det", "now", "and",
+             "but", "me", "to", "anymore", "live", "life", "this", "it", "tonight", "today", "in", "kveld",
+             "dag", "natt", "orker", "klarer", "right", "at", "all", "alt", "noe", "mer", "more", "really",
+             "helt", "bare", "just", "sorry", "unnskyld", "hjelp", "help", "please", "vær", "så", "snill"}
+LIFE_WORDS = {"livet", "leve", "life", "living", "alive", "live", "meg", "myself", "selv", "existing"}
 _QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|«[^»\n]*»|„[^“\n]*“|^\s*>.*$", re.MULTILINE)
 WINDOW = 3          # words between a negation/past cue and the phrase it changes
 
@@ -64,7 +72,7 @@ def lexicon(extra: tuple[str, ...] = ()) -> Lexicon:
             merged[section].extend(entries)
     merged["intent"].extend(p for p in (phrase(w) for w in extra) if p)
     first: dict[str, list[tuple[str, Phrase]]] = {}
-    for section in ("self", "intent", "topic"):
+    for section in ("self", "intent", "topic", "needs_i"):
         for entry in merged[section]:
             first.setdefault(entry[0], []).append((section, entry))
     return Lexicon({s: tuple(v) for s, v in merged.items()}, {k: tuple(v) for k, v in first.items()})
@@ -122,13 +130,45 @@ def _subject_is_other(words: list[str], start: int) -> bool:
     return False
 
 
+def _negated(words: list[str], lex: Lexicon, start: int) -> bool:
+    """A negation shortly before the phrase — but "can't stop thinking about" and "can't help"
+    do not negate what follows."""
+    near = max(0, start - WINDOW - 1)
+    for i in range(near, start):
+        for entry in lex.sections["negation"]:
+            end = _match_at(words, i, entry) if words[i] == entry[0] else -1
+            if 0 <= end <= start and words[end:end + 1] not in (["stop"], ["help"], ["slutte"], ["la"]):
+                return True
+    return False
+
+
+def _fed_up(words: list[str], hit: "Hit", lex: Lexicon) -> bool:
+    """ "orker ikke mer regn", "can't take it anymore with this noise": a complaint, not a crisis,
+    unless what follows is life itself."""
+    phrase = tuple(words[hit.start:hit.end])
+    if phrase not in lex.sections["fed_up"] or hit.end >= len(words):
+        return False
+    rest = words[hit.end:]
+    if rest[0] in ("av", "med", "of", "with") and not LIFE_WORDS & set(rest[1:]):
+        return True
+    return rest[0] not in FED_UP_OK and not LIFE_WORDS & set(rest)
+
+
+def _about_me(words: list[str], start: int) -> bool:
+    """The writer is the subject right before the topic word ("I keep thinking about suicide")."""
+    return _subject_is_other(words, start) is False and any(w in FIRST_PERSON for w in words[max(0, start - 6):start])
+
+
 def clause_tier(words: list[str], lex: Lexicon) -> int:
     """2 = first-person crisis, 1 = a mention (note), 0 = nothing."""
     best = 0
     s = lex.sections
     for hit in _hits(words, lex):
-        near = slice_start = max(0, hit.start - WINDOW - 1)
-        if _contains(words, s["negation"], near, hit.start):
+        slice_start = max(0, hit.start - WINDOW - 1)
+        if hit.section == "needs_i" and (hit.start == 0 or words[hit.start - 1] not in I_OR_MODAL):
+            best = max(best, 1)
+            continue
+        if _negated(words, lex, hit.start) or _fed_up(words, hit, lex):
             best = max(best, 1)
             continue
         if _contains(words, s["figurative"]):
@@ -142,10 +182,12 @@ def clause_tier(words: list[str], lex: Lexicon) -> int:
         if hit.section == "intent" and _subject_is_other(words, hit.start):
             best = max(best, 1)
             continue
+        if hit.section == "intent" and _contains(words, s["news"]) and not any(w in FIRST_PERSON for w in words):
+            best = max(best, 1)      # "the book is about someone who wants to die"
+            continue
         if hit.section == "topic":
-            mine = any(w in FIRST_PERSON for w in words)
             other = _contains(words, s["third"]) or _contains(words, s["news"])
-            if not mine or other:
+            if other and not _about_me(words, hit.start):
                 best = max(best, 1)
                 continue
         return 2

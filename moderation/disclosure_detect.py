@@ -109,8 +109,12 @@ _PLATFORMS = (r"(?:insta(?:gram)?|ig|snap(?:chat)?|sc|tiktok|tik tok|twitter|dis
               r"signal|whatsapp|facebook|fb|reddit|steam|xbox|psn|gamertag|threads|bsky|bluesky|mastodon|"
               r"twitch|youtube|yt|linkedin|messenger)")
 _NAMED_ACCOUNT = re.compile(
-    rf"\b{_PLATFORMS}\s*(?:name|navn|id|handle|brukernavn|username|user|bruker|tag|konto|account)?\s*"
-    r"(?::|=|-|\bis\b|\ber\b|\bsom\b|\bas\b)\s*@?([A-Za-z0-9_.]{3,30})", re.I)
+    rf"\b{_PLATFORMS}(?:en|n|'en|'n)?\s*(?:name|navn|id|handle|brukernavn|username|user|bruker|tag|konto|account)?"
+    r"(?:\s+(?:min|mitt|mi|my))?\s*(?::|=|-|\bis\b|\ber\b|\bsom\b|\bas\b)\s*@?([A-Za-z0-9_.]{3,30})", re.I)
+# "my username on the forum is bluebird_1979": a name with digits, "_" or "." after a name word.
+_USERNAME = re.compile(r"\b(?:user ?name|brukernavn(?:et)?|handle|nick(?:name)?|gamertag|screen ?name|kallenavn)"
+                       r"(?:\s+[\wæøå]+){0,5}?\s*(?::|=|\bis\b|\ber\b)\s*@?([A-Za-z][A-Za-z0-9]*[_.0-9][A-Za-z0-9_.]*)",
+                       re.I)
 _ADD_ME = re.compile(rf"\b(?:add|find|follow|message|dm|legg til|følg|finn|send)\s+(?:me|meg)\s+(?:on|at|på)\s+"
                      rf"{_PLATFORMS}\s*(?::|\bas\b|\bsom\b)?\s*@?([A-Za-z0-9_.]{{3,30}})", re.I)
 _NOT_ACCOUNT = frozenset("""not down private deleted gone off on the a my and but or if so too also og men ikke
@@ -134,7 +138,7 @@ def accounts(text: str) -> list[Finding]:
         if m.group(1).casefold() in _HANDLE_WORDS or any(f.start <= m.start() < f.end for f in found):
             continue
         found.append(Finding("handle", m.group(), m.start()))
-    for pattern in (_NAMED_ACCOUNT, _ADD_ME):
+    for pattern in (_NAMED_ACCOUNT, _ADD_ME, _USERNAME):
         for m in pattern.finditer(text):
             if m.group(1).casefold() in _NOT_ACCOUNT or any(f.start <= m.start(1) < f.end for f in found):
                 continue
@@ -143,7 +147,7 @@ def accounts(text: str) -> list[Finding]:
 
 
 # --- numbers that belong to one person ----------------------------------------------------------
-_ELEVEN = re.compile(r"(?<![\d.,:/-])(\d{6})[ -]?(\d{5})(?![\d.,:/-])")
+_ELEVEN = re.compile(r"(?<![\d:/-])(?<!\d[.,])(\d{6})[ -]?(\d{5})(?!\d|[.,:/-]\d)")
 _MONTHS = (r"(?:jan(?:uar|uary)?|feb(?:ruar|ruary)?|mar(?:s|ch)?|apr(?:il)?|mai|may|jun(?:i|e)?|jul(?:i|y)?|"
            r"aug(?:ust)?|sep(?:t|tember)?|okt(?:ober)?|oct(?:ober)?|nov(?:ember)?|des(?:ember)?|dec(?:ember)?)")
 _DATE = (rf"(?:\d{{1,2}}[./-]\d{{1,2}}(?:[./-](?:\d{{4}}|\d{{2}}))?|\d{{1,2}}(?:st|nd|rd|th)?\.?\s*(?:of\s+)?{_MONTHS}\.?"
@@ -159,6 +163,8 @@ _CASE = re.compile(
     r"|\b(?:saksnummer|saksnr|journalnummer|journalnr|referansenummer|refnr|ref\.nr|arkivnummer|"
     r"pasientnummer|kundenummer|customer number|case number|patient number|reference number|claim number|"
     r"file number|application number)\s*[:.#]?\s*(?:is|er|=)?\s*#?\s*((?:[A-Z]{1,4}[-/]?)?\d[\d/ -]{2,14}\d)", re.I)
+# "2023/14522", "22/104578": the shape of a Norwegian case or journal number (not "2023/2024").
+_CASE_SHAPE = re.compile(r"(?<![\d/.,-])(?:19|20)?\d{2}/\d{4,7}(?:-\d{1,3})?(?![\d/])")
 _PLATE = re.compile(r"(?<![\w-])(?!(?:KR|NO|ID|TV|PC|CD|DJ|OK|EU|UK|US|NR|TL|PS|MVA|FM|AM|PM|HD|CV)\b)"
                     r"([A-Z]{2})[ -]?(\d{5})(?![\w,.]\d)")
 _PLATE_CUE = re.compile(r"\b(?:reg(?:\.|istration)?\s*(?:nr|no|number|nummer|plate)?|regnr|skilt|skiltet|"
@@ -175,6 +181,11 @@ def numbers(text: str) -> list[Finding]:
     found += [Finding("birth_date", m.group(), m.start()) for m in _BIRTH.finditer(text)]
     found += [Finding("case_number", m.group(), m.start()) for m in _CASE.finditer(text)
               if sum(c.isdigit() for c in (m.group(1) or m.group(2))) >= 4]
+    for m in _CASE_SHAPE.finditer(text):
+        second = m.group().split("/")[1].split("-")[0]
+        if not (len(second) == 4 and second[:2] in ("19", "20")) and \
+                not any(f.start <= m.start() < f.end for f in found):
+            found.append(Finding("case_number", m.group(), m.start()))
     found += [Finding("plate", m.group(), m.start()) for m in _PLATE.finditer(text)]
     found += [Finding("plate", m.group(), m.start()) for m in _PLATE_CUE.finditer(text)]
     return found
@@ -278,7 +289,9 @@ def own_names(text: str, identity: Identity, pseudonym: str = "") -> list[Findin
     parts: set[str] = set()
     firsts: set[str] = set()
     for username in identity.usernames:
-        parts.add(username.strip().lstrip("@"))
+        username = username.strip().lstrip("@")
+        if len(username) >= 4:          # "bob answers": a three-letter name is too often a word
+            parts.add(username)
     for display in identity.display_names:
         words = display.split()
         if len(words) >= 2:
@@ -325,7 +338,8 @@ def detect(text: str, *, local: Iterable[str] = (), identity: Identity = Identit
     found += [Finding(kind, part, start) for kind, part, start in workplaces(text, local)
               if not famous_near(text, start, start + len(part))]
     found += _local_places(text, local, found)
-    found.sort(key=lambda f: (f.start, -len(f.text)))
+    # Where two detectors claim the same digits, the more specific one names it.
+    found.sort(key=lambda f: (f.start, -len(f.text), f.kind != "id_number"))
     merged: list[Finding] = []
     for f in found:
         if merged and f.start < merged[-1].end:

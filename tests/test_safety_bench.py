@@ -1,0 +1,54 @@
+"""The labelled set meets the safety targets (bench/safety.py), and single rules behave."""
+from __future__ import annotations
+
+import pytest
+
+from bench.safety import MAX_MS, TARGETS, load, run
+from moderation.crisis import assess
+from moderation.disclosure_detect import Identity, detect
+
+
+def test_the_labelled_set_is_large_mixed_and_half_positive() -> None:
+    posts = load()
+    assert len(posts) >= 300
+    assert {p.lang for p in posts} == {"en", "nb"}
+    positive = sum(p.disclosure or p.crisis for p in posts) / len(posts)
+    assert 0.4 <= positive <= 0.6
+
+
+def test_targets_on_the_labelled_set() -> None:
+    result = run(load(), rounds=1)
+    for check, (recall, false_alarms) in TARGETS.items():
+        total = result.total(check)
+        assert total.recall >= recall, (check, [p.text for c, w, p in result.misses if c == check])
+        assert total.false_alarms <= false_alarms, (check, [p.text for c, w, p in result.misses if c == check])
+    assert result.ms_per_post < MAX_MS * 3      # generous here: the suite shares a loaded machine
+
+
+@pytest.mark.parametrize("number", ["15108695088", "151086 95088"])
+def test_a_birth_number_needs_a_valid_checksum(number: str) -> None:
+    assert [f.kind for f in detect(f"nummeret er {number}.")] == ["id_number"]
+    assert not detect("koden er 15108695077.")           # eleven digits, wrong check digits
+
+
+def test_the_authors_own_names_count_but_the_pseudonym_does_not() -> None:
+    me = Identity(("nightowl77",), ("Siri Vangen",))
+    assert {f.text for f in detect("hilsen Siri Vangen, aka nightowl77", identity=me)} == {"Siri Vangen", "nightowl77"}
+    assert detect("Vangen er et fint sted", identity=me)          # the surname alone
+    assert not detect("Siri sa noe fint", identity=me)            # a first name alone is everywhere
+    assert not detect("Birch here again", identity=me, pseudonym="Birch")
+
+
+def test_a_local_place_counts_only_with_another_detail() -> None:
+    assert not detect("Det er kaldt i Fjordvik i dag", local=["Fjordvik"])
+    assert {f.kind for f in detect("Ring 912 34 567, jeg bor i Fjordvik", local=["Fjordvik"])} == {"phone", "place"}
+
+
+@pytest.mark.parametrize("text", ["She is a skilled painter", "Kill the lights", "jeg døde av latter"])
+def test_crisis_words_match_whole_words_and_not_figures_of_speech(text: str) -> None:
+    assert assess(text) < 2
+
+
+@pytest.mark.parametrize("text", ["i wanna diiie", "thinking about sewerslide", "my an0rex1a is back, I'm starving myself"])
+def test_crisis_matching_survives_spelling_games(text: str) -> None:
+    assert assess(text) == 2
