@@ -83,6 +83,26 @@ class SafetySection(_Strict):
     threads_per_hour: int = Field(default=5, ge=1, le=120)   # new threads per member
     joins_per_hour: int = Field(default=10, ge=1, le=1000)   # join attempts per person (code guessing)
 
+    @field_validator("local_place_names")
+    @classmethod
+    def _places(cls, value: list[str]) -> list[str]:
+        names = [name.strip() for name in value]
+        if any(not name for name in names):
+            raise ValueError("a place name must not be empty")
+        if any(len(name) > 60 for name in names):
+            raise ValueError("a place name has at most 60 characters")
+        return list(dict.fromkeys(names))
+
+    @field_validator("crisis_words")
+    @classmethod
+    def _crisis_words(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = sorted(set(value) - {"en", "nb"})
+        if unknown:
+            raise ValueError(f"a table of languages (en, nb); got {', '.join(unknown)}")
+        if any(not word.strip() for words in value.values() for word in words):
+            raise ValueError("a crisis phrase must not be empty")
+        return value
+
     @field_validator("emergency_contacts")
     @classmethod
     def _contacts(cls, value: str | dict[str, str]) -> str | dict[str, str]:

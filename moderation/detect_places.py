@@ -43,9 +43,21 @@ followers følgere likes views visninger members medlemmer timer hours minutter 
 students elever ansatte employees patients pasienter meter metres meters km kilometer""".split())
 
 
+# Compounds that end like a street but are places of another kind ("holdeplass 12" is a bus
+# stop, "riksvei 7" a road number, "førsteplass" a race).
+_NOT_STREET = ("holdeplass", "parkeringsplass", "arbeidsplass", "sitteplass", "lekeplass", "campingplass",
+               "studieplass", "barnehageplass", "sykehjemsplass", "ståplass", "liggeplass", "venteplass",
+               "førsteplass", "andreplass", "tredjeplass", "fjerdeplass", "femteplass", "omvei", "snarvei",
+               "motorvei", "motorveien", "gangvei", "sykkelvei", "hovedvei", "hovedveien", "riksvei", "riksveg",
+               "fylkesvei", "fylkesveg", "europavei", "kjørevei", "skolevei", "skoleveien", "plattformgate")
+
+
 def addresses(text: str) -> list[Hit]:
     found: list[Hit] = []
     for m in _NB_ADDRESS.finditer(text):
+        street = m.group().rsplit(None, 1)[0].casefold()
+        if street.endswith(_NOT_STREET):
+            continue
         if not _NOT_HOUSE_AFTER.match(text[m.end():m.end() + 12]):
             found.append(("address", m.group(), m.start()))
     for m in _EN_ADDRESS.finditer(text):

@@ -153,8 +153,8 @@ _MONTHS = (r"(?:jan(?:uar|uary)?|feb(?:ruar|ruary)?|mar(?:s|ch)?|apr(?:il)?|mai|
 _DATE = (rf"(?:\d{{1,2}}[./-]\d{{1,2}}(?:[./-](?:\d{{4}}|\d{{2}}))?|\d{{1,2}}(?:st|nd|rd|th)?\.?\s*(?:of\s+)?{_MONTHS}\.?"
          rf"(?:,?\s*(?:\d{{4}}|'\d\d))?|{_MONTHS}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s*\d{{4}})?)")
 _BIRTH = re.compile(
-    r"\b(?:born|dob|d\.o\.b\.?|date of birth|birthday|b-day|bday|født|fødd|fødselsdag|fødselsdagen|fødselsdato|"
-    r"bursdag|bursdagen)\b(?:\s+(?:min|mi|mitt|is|er|was|var|on|den|the|på|i|:|-|,|falls on|faller på))*\s*"
+    r"\b(?:born|dob|d\.o\.b\.?|date of birth|birth date|birthdate|birthday|b-day|bday|født|fødd|fødselsdag|"
+    r"fødselsdagen|fødselsdato|fødselsdatoen|fødselsdatoa|bursdag|bursdagen)\b(?:\s+(?:min|mi|mitt|is|er|was|var|on|den|the|på|i|:|-|,|falls on|faller på))*\s*"
     rf"[:\-]?\s*({_DATE})(?![\d:])", re.I)
 _CASE = re.compile(
     r"\b(?:case|file|claim|reference|ref|journal|patient|client|sak|saks|pasient|referanse|klient|arkiv|vedtak|"

@@ -42,6 +42,9 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
      "telegram.token_env: environment variable PEERHAVEN_TEST_NO_SUCH_VAR is not set"),
     ("[bot\ndisplay_name = 'x'\n", "line 1"),
     ("[safety]\nposts_per_minute = 'many'\n", "safety.posts_per_minute"),
+    ("[safety]\nlocal_place_names = ['Fjordvik', ' ']\n", "safety.local_place_names"),
+    ("[safety]\nlocal_place_names = 'Fjordvik'\n", "safety.local_place_names"),
+    ("[safety]\ncrisis_words = { de = ['x'] }\n", "safety.crisis_words"),
 ])
 def test_bad_config_exits_2_with_one_line_naming_the_key(tmp_path: Path, text: str, key: str) -> None:
     result = check(tmp_path, text)
