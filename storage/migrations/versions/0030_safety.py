@@ -1,13 +1,13 @@
 """safety: texts waiting for the author's answer to the disclosure question
 
 Revision ID: 0030
-Revises: 0062
+Revises: 0070
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0030'
-down_revision = '0062'
+down_revision = '0070'
 branch_labels = None
 depends_on = None
 
