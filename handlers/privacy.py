@@ -43,8 +43,15 @@ def render_mydata(rc: RenderContext, item: Claimed) -> Rendered | None:
     retention = rc.config.privacy
     document = {
         "about": rc.t("privacy.mydata_about"),
-        "kept": {"posts_days": retention.post_retention_days or "kept until you delete them or use /forget",
-                 "audit_days": retention.audit_retention_days},
+        "kept": {"posts_days": retention.post_retention_days or None,
+                 "audit_days": retention.audit_retention_days,
+                 "drafts_days": retention.draft_expiry_days,
+                 "explained": [
+                     rc.t("privacy.kept_posts", count=retention.post_retention_days)
+                     if retention.post_retention_days else rc.t("privacy.kept_posts_forever"),
+                     rc.t("privacy.kept_drafts", count=retention.draft_expiry_days),
+                     rc.t("privacy.kept_audit", count=retention.audit_retention_days),
+                     rc.t("privacy.kept_keys")]},
         "generated_at": rc.uow.clock.now().isoformat(),
         "tables": data,
     }
@@ -84,8 +91,11 @@ def _asked_at(pending: str) -> datetime | None:
 
 def erase_person(uow: UnitOfWork, person_id: int) -> int:
     """Erase everything about the person except the account rows; edit every delivered copy
-    of their posts to "[removed]". Returns how many posts were removed."""
-    from handlers.posting import propagate
+    of their posts to "[removed]", and every copy of a reply to them (its reply line showed
+    their pseudonym, or their card to those they had revealed it to). Returns how many posts
+    were removed."""
+    from handlers.reveals_service import edit_back
+    from storage.models import Member
 
     refs = personal_data.refs_of(uow.session, person_id)
     posts = uow.session.query(Post).filter(Post.author_member_id.in_(refs.member_ids or [-1]),
@@ -93,8 +103,11 @@ def erase_person(uow: UnitOfWork, person_id: int) -> int:
     for post in posts:
         post.body = None
         post.status = "deleted"
-        propagate(uow, post, "edit")
     uow.session.flush()
+    for member_id in refs.member_ids:
+        member = uow.session.get(Member, member_id)
+        if member is not None:
+            edit_back(uow, member, None)      # rendered later: after the erasure, as "[removed]"
     personal_data.erase(uow.session, person_id, keep_accounts=True)
     # Crypto-shredding: without the keys, no copy of their text anywhere can be read again.
     uow.keyring.destroy(refs.member_ids)

@@ -280,4 +280,20 @@ register("audit_log", Policy(export=_export_audit, erase_columns=("actor_member_
 register("mod_queue", Policy(export=_export_queue, erase_columns=("closed_by_member_id",)))
 # A consultant who leaves keeps the sanctions they gave; a buddy who leaves unpairs.
 register("sanctions", Policy(erase_columns=("actor_member_id",)))
-register("cafe_buddies", Policy(erase_columns=("buddy_member_id",)))
+register("cafe_buddies", Policy(export=lambda s, r, v: _export_buddies(s, r), erase_columns=("buddy_member_id",)))
+
+
+def _export_buddies(session: Session, refs: Refs) -> list[dict[str, Any]]:
+    """Buddy wishes and pairings: the buddy by pseudonym (the pairing introduced them so)."""
+    table = Base.metadata.tables.get("cafe_buddies")
+    if table is None or not refs.member_ids:
+        return []
+    out = []
+    cond = table.c.member_id.in_(refs.member_ids) | table.c.buddy_member_id.in_(refs.member_ids)
+    for row in session.execute(select(table).where(cond)).mappings():
+        mine = row["member_id"] in refs.member_ids
+        other_id = row["buddy_member_id"] if mine else row["member_id"]
+        other = session.get(Member, other_id) if other_id is not None else None
+        out.append({"cafe_id": row["cafe_id"], "asked_by_you": mine, "at": _plain(row["at"]),
+                    "buddy_pseudonym": other.pseudonym if other is not None else None})
+    return out

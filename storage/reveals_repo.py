@@ -280,5 +280,30 @@ def _export_requests(session: Session, refs, vault: IdentityVault) -> list[dict]
     return out
 
 
+def _export_reveals(session: Session, refs, vault: IdentityVault) -> list[dict]:  # type: ignore[no-untyped-def]
+    """What the person revealed and to whom, and what others revealed to them: the other side
+    by pseudonym only (what the person already saw), never by internal id."""
+    if not refs.member_ids:
+        return []
+    rows = session.scalars(select(Reveal).where(or_(Reveal.revealer_member_id.in_(refs.member_ids),
+                                                    Reveal.recipient_member_id.in_(refs.member_ids)))
+                           .order_by(Reveal.id))
+    out: list[dict] = []
+    for r in rows:
+        mine = r.revealer_member_id in refs.member_ids
+        other_id = r.recipient_member_id if mine else r.revealer_member_id
+        other = session.get(Member, other_id) if other_id is not None else None
+        item = {"id": r.id, "by_you": mine, "scope": r.scope, "via": r.via, "created_at": r.created_at.isoformat(),
+                "withdrawn_at": r.withdrawn_at.isoformat() if r.withdrawn_at else None}
+        if mine and other_id is None:
+            item["to_whole_group"] = True
+        else:
+            # None when they have left (started over or were forgotten): nothing names them now.
+            item["to_pseudonym" if mine else "from_pseudonym"] = other.pseudonym if other is not None else None
+        out.append(item)
+    return out
+
+
 personal_data.register("identity_cards", personal_data.Policy(export=_export_cards))
+personal_data.register("reveals", personal_data.Policy(export=_export_reveals))
 personal_data.register("reveal_requests", personal_data.Policy(export=_export_requests))

@@ -57,6 +57,11 @@ async def test_mydata_has_every_row_about_me_and_nothing_that_names_others(h: Ha
     person_id = _person(h, "Birch")
     await h.say("ann-id", "/card name Annelise")
     await h.say("ann-id", "/tell consultant can we talk friday")
+    await h.say("bob-id", "/card name Bjarne")
+    await h.say("ann-id", "/reveal to Willow")
+    await h.say("bob-id", f"/accept {h.last('bob-id').split('/accept ')[1].split()[0]}")
+    assert "Birch (Annelise)" in h.last("bob-id")
+    await h.say("ann-id", "/reveal community")
     with h.rt.db.uow() as uow:
         member_id = uow.session.scalar(select(Member.id).where(Member.pseudonym == "Birch"))
         uow.drafts.keep(member_id, "a draft I kept back", "kept", title="A title I typed")
@@ -77,6 +82,12 @@ async def test_mydata_has_every_row_about_me_and_nothing_that_names_others(h: Ha
     assert {"body": "a draft I kept back", "title": "A title I typed"}.items() <= tables["drafts"][0].items()
     assert tables["identity_cards"][0]["card"] == {"name": "Annelise", "contact": None}
     assert any(item["body"] == "can we talk friday" for item in tables["mod_queue"])
+    reveals = tables["reveals"]
+    assert any({"by_you": True, "scope": "card", "to_pseudonym": "Willow"}.items() <= r.items() for r in reveals)
+    assert any(r.get("from_pseudonym") == "Willow" and not r["by_you"] for r in reveals)
+    assert any(r.get("to_whole_group") and r["scope"] == "community" for r in reveals)
+    assert any("/forget" in line for line in doc["kept"]["explained"])
+    assert "Bjarne" not in text                   # the card Willow showed me is theirs, not mine
     assert "encrypted" not in json.dumps(tables["drafts"] + tables["identity_cards"] + tables["mod_queue"])
     reports = tables["reports"]
     assert {"post_id": 2, "reason": "not sure about this"}.items() <= reports[0].items()
@@ -133,3 +144,16 @@ async def test_after_forget_the_person_is_new(h: Harness) -> None:
     assert "Birch" not in h.last("ann-id")
     await h.say("ann-id", "/start")
     assert "/agree" in h.last("ann-id")
+
+
+async def test_forget_also_edits_the_reply_lines_that_named_me(h: Harness) -> None:
+    [mine] = [m for m in h.transport().sent["cat-id"] if "I lie awake" in m.text]
+    await h.say("cat-id", "I know that feeling well", reply_to=mine.message_id)
+    [reply] = [m for m in h.transport().sent["bob-id"] if "I know that feeling well" in m.text]
+    assert "Birch" in reply.text                        # the reply line names whom it answers
+    await h.say("ann-id", "/forget")
+    await h.say("ann-id", "/forget confirm")
+    assert "I know that feeling well" in reply.text     # cat's words stay…
+    assert "Birch" not in reply.text and reply.edits    # …but no longer say whom they answered
+    for other in ("bob-id", "cat-id"):
+        assert not any("Birch" in m.text for m in h.transport().sent[other] if m.edits), other
