@@ -21,7 +21,7 @@ from bot.router import Context, command
 from bot.scheduler import runtime
 from storage import personal_data, sealed
 from storage.models import Post
-from storage.repo import Claimed, UnitOfWork
+from storage.repo import BULK, Claimed, UnitOfWork
 
 log = logging.getLogger(__name__)
 CONFIRM_WINDOW = timedelta(minutes=10)
@@ -73,7 +73,7 @@ def forget(ctx: Context) -> None:
         ctx.person.pending_action = None
         ctx.reply("privacy.forget_not_pending")
         return
-    erase_person(ctx.uow, ctx.person.id)
+    erase_person(ctx.uow, ctx.person.id, ctx.services["i18n"].t(ctx.config.bot.default_language, "post.removed"))
     ctx.person.pending_action = ERASED
     ctx.person.current_member_id = None
     ctx.reply("privacy.forget_done")
@@ -89,29 +89,25 @@ def _asked_at(pending: str) -> datetime | None:
         return None
 
 
-def erase_person(uow: UnitOfWork, person_id: int) -> int:
-    """Erase everything about the person except the account rows; edit every delivered copy
-    of their posts to "[removed]", and every copy of a reply to them (its reply line showed
-    their pseudonym, or their card to those they had revealed it to). Returns how many posts
-    were removed."""
-    from handlers.reveals_service import edit_back
-    from storage.models import Member
-
+def erase_person(uow: UnitOfWork, person_id: int, removed_title: str) -> int:
+    """Erase everything about the person except the account rows, and edit every delivered
+    copy that shows what they wrote or who they were: their posts (now "[removed]"), replies
+    to them (the reply line named them, with their card for those they had revealed it to)
+    and the posts in threads they started (the header showed their title; the thread stays
+    for the others' posts, titled ``removed_title`` in the group's language). Returns how
+    many posts were removed."""
     refs = personal_data.refs_of(uow.session, person_id)
-    posts = uow.session.query(Post).filter(Post.author_member_id.in_(refs.member_ids or [-1]),
-                                           Post.status != "deleted").all()
-    for post in posts:
-        post.body = None
-        post.status = "deleted"
-    uow.session.flush()
-    for member_id in refs.member_ids:
-        member = uow.session.get(Member, member_id)
-        if member is not None:
-            edit_back(uow, member, None)      # rendered later: after the erasure, as "[removed]"
+    removed, threads = personal_data.blank_authored(uow.session, refs, removed_title)
+    for delivery in personal_data.copies_naming(uow.session, refs, threads):
+        original = uow.outbox.get(delivery.outbox_id)
+        payload = dict(original.payload) if original is not None and original.payload else {"mode": "fanout"}
+        # Rendered when it is sent, after the erasure: as "[removed]", without their name.
+        uow.outbox.add(delivery.account_id, payload, lane=BULK, kind="post", op="edit",
+                       post_id=delivery.post_id, target_delivery_id=delivery.id)
     personal_data.erase(uow.session, person_id, keep_accounts=True)
     # Crypto-shredding: without the keys, no copy of their text anywhere can be read again.
     uow.keyring.destroy(refs.member_ids)
-    return len(posts)
+    return removed
 
 
 def finish_erasures(uow: UnitOfWork) -> int:
@@ -134,10 +130,11 @@ def finish_erasures(uow: UnitOfWork) -> int:
 def seal_plain_text(uow: UnitOfWork) -> int:
     """Seal what people typed that is still stored in plain form (rows of older versions or
     bulk tools) under their member keys, and move cards from the data key to member keys."""
-    from storage.models import Draft, Report
+    from storage.models import Draft, Report, Thread
     from storage.models_moderation import QueueItem
 
-    return sealed.seal_plain_rows(uow.session, [Post, Draft, Report, QueueItem]) + uow.reveals.reseal_cards()
+    return (sealed.seal_plain_rows(uow.session, [Post, Thread, Draft, Report, QueueItem])
+            + uow.reveals.reseal_cards())
 
 
 def apply_retention(uow: UnitOfWork, config, now: datetime) -> dict[str, int]:  # type: ignore[no-untyped-def]

@@ -193,13 +193,18 @@ class Thread(Base):
     __table_args__ = (Index("ix_threads_group_activity", "group_id", "last_activity_at"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
-    title: Mapped[str] = mapped_column(String(120))
+    # The creator's words, sealed under their member key (storage/sealed.py). When they are
+    # forgotten the title is replaced by "[removed]" in the group's language (handlers/privacy.py);
+    # an older backup restored after that shows REMOVED_TITLE.
+    title_plain: Mapped[str | None] = mapped_column("title", String(120))
+    title_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     creator_member_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime]
     last_activity_at: Mapped[datetime]
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
     pinned: Mapped[bool] = mapped_column(Boolean, default=False)
     closed: Mapped[bool] = mapped_column(Boolean, default=False)     # visible to invited members only
+    title = SealedText("title_plain", "title_enc", lambda thread: thread.creator_member_id, gone="[removed]")
 
 
 class Post(Base):

@@ -16,7 +16,7 @@ from sqlalchemy import Column, Table, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from storage.crypto import IdentityVault
-from storage.models import Account, Base, Member, Post, Report
+from storage.models import Account, Base, Delivery, Member, Post, Report
 from storage.sealed import sealed_texts
 
 TARGETS = {"people": "person", "accounts": "account", "members": "member"}
@@ -231,6 +231,44 @@ register("reports", Policy(export=_export_reports, erase_columns=("reporter_memb
 # Others' posts live in threads a person started, and the audit log must keep what a
 # consultant did: both only lose the reference.
 register("threads", Policy(erase_columns=("creator_member_id",)))
+
+
+def blank_authored(session: Session, refs: Refs, removed_title: str) -> tuple[int, list[int]]:
+    """Before an erasure: the person's posts lose their text (shown as "[removed]") and the
+    threads they started get ``removed_title`` instead of theirs. Returns the number of posts
+    and the ids of those threads."""
+    from storage.models import Thread
+
+    if not refs.member_ids:
+        return 0, []
+    posts = list(session.scalars(select(Post).where(Post.author_member_id.in_(refs.member_ids),
+                                                    Post.status != "deleted")))
+    for post in posts:
+        post.body = None
+        post.status = "deleted"
+    threads = list(session.scalars(select(Thread).where(Thread.creator_member_id.in_(refs.member_ids))))
+    for thread in threads:
+        thread.creator_member_id = None          # the title is no longer theirs: not sealed for them
+        thread.title = removed_title
+    session.flush()
+    return len(posts), [t.id for t in threads]
+
+
+def copies_naming(session: Session, refs: Refs, thread_ids: list[int]) -> list[Delivery]:
+    """Delivered copies that show the person's text, label or title: their posts, replies to
+    their posts, and every post of the threads they started."""
+    from sqlalchemy import or_
+    from sqlalchemy.orm import aliased
+
+    if not refs.member_ids:
+        return []
+    target = aliased(Post)
+    q = (select(Delivery).join(Post, Post.id == Delivery.post_id)
+         .outerjoin(target, target.id == Post.reply_to_post_id)
+         .where(Delivery.deleted.is_(False),
+                or_(Post.author_member_id.in_(refs.member_ids), target.author_member_id.in_(refs.member_ids),
+                    Post.thread_id.in_(thread_ids or [-1]))))
+    return list(session.scalars(q.order_by(Delivery.id)))
 
 
 def expire_posts(session: Session, cutoff: datetime) -> int:

@@ -26,8 +26,10 @@ Owner = Callable[[Any], "int | None"]
 
 
 class SealedText:
-    def __init__(self, plain: str, enc: str, owner: Owner) -> None:
-        self.plain, self.enc, self.owner = plain, enc, owner
+    def __init__(self, plain: str, enc: str, owner: Owner, gone: str | None = None) -> None:
+        """``gone``: what reads back once the text cannot be opened (None by default; a
+        thread title needs some text to show, so threads give "[removed]")."""
+        self.plain, self.enc, self.owner, self.gone = plain, enc, owner, gone
         self.name = ""
 
     def __set_name__(self, cls: type, name: str) -> None:
@@ -54,6 +56,8 @@ class SealedText:
             raise RuntimeError(f"{type(obj).__name__}.{self.name} read outside a unit of work")
         member_id = self.owner(obj)
         text = None if member_id is None else ring.open(member_id, blob)
+        if text is None:
+            text = self.gone
         obj.__dict__[self._opened] = (blob, text)
         return text
 

@@ -20,7 +20,7 @@ from bot.clock import FakeClock
 from bot.lifecycle import build_runtime
 from bot.transports.base import MemoryTransport
 from handlers.privacy import apply_retention
-from storage.models import Draft, Group, Member, Post, Report
+from storage.models import Draft, Group, Member, Post, Report, Thread
 from storage.models_moderation import QueueItem
 from storage.models_reveals import IdentityCard
 from tests.conftest import DATA_KEY, fresh_pg_url, test_config
@@ -34,6 +34,7 @@ ANN_OTHER = {"draft": "Nobody answered me yet, orphan words",
              "card name": "Annelise", "card contact": "annelise.k@example.org",
              "report": "this reply worried me a little", "message": "Could we talk on Friday please"}
 BOB_CARD = "Bjarnulf"
+ANN_TITLE, BOB_TITLE = "Sleepless in the small hours", "Evenings that drag"
 IDS = ["ann-id", "bob-id", "lil-id"]
 
 
@@ -102,7 +103,7 @@ async def _session(h: Harness) -> None:
     await h.onboard("lil-id", "Heron")
     await h.onboard("ann-id", "Birch")
     await h.onboard("bob-id", "Willow")
-    await h.say("bob-id", f"/new Evenings\n{BOB_FIRST}")
+    await h.say("bob-id", f"/new {BOB_TITLE}\n{BOB_FIRST}")
     await h.say("ann-id", ANN_OTHER["draft"])                 # no thread chosen: kept as a draft
     assert "kept as draft d1" in "\n".join(h.inbox("ann-id")[-2:])
     await h.say("ann-id", f"/card name {ANN_OTHER['card name']}")
@@ -112,7 +113,7 @@ async def _session(h: Harness) -> None:
     request = h.last("bob-id").split("/accept ")[1].split()[0]
     await h.say("bob-id", f"/accept {request}")
     assert ANN_OTHER["card name"] in h.last("bob-id")        # the reveal worked
-    await h.say("ann-id", f"/new Sleep\n{ANN_POSTS[0]}")
+    await h.say("ann-id", f"/new {ANN_TITLE}\n{ANN_POSTS[0]}")
     await h.say("bob-id", f"/reply 2 {BOB_POST}")
     await h.say("ann-id", f"/reply 2 {ANN_POSTS[1]}")
     await h.say("ann-id", f"/report 3 {ANN_OTHER['report']}")
@@ -124,7 +125,7 @@ async def _session(h: Harness) -> None:
 
 
 def _clear_texts() -> list[str]:
-    return ANN_POSTS + [BOB_POST, BOB_FIRST, BOB_CARD] + list(ANN_OTHER.values()) + IDS
+    return ANN_POSTS + [ANN_TITLE, BOB_TITLE, BOB_POST, BOB_FIRST, BOB_CARD] + list(ANN_OTHER.values()) + IDS
 
 
 async def test_no_clear_text_in_a_raw_copy_and_forget_reaches_an_old_backup(backend: Backend) -> None:
@@ -162,6 +163,7 @@ async def test_no_clear_text_in_a_raw_copy_and_forget_reaches_an_old_backup(back
         assert texts[willow.id] == [BOB_FIRST, BOB_POST]                   # …others' text still opens…
         assert texts[birch.id] == [None, None]                   # …hers does not
         assert [d.body for d in s.scalars(select(Draft))] == [None]
+        assert [t.title for t in s.scalars(select(Thread).order_by(Thread.id))] == [BOB_TITLE, "[removed]"]
         assert uow.reveals.card(birch.id) == {"name": None, "contact": None}
         assert uow.reveals.card(willow.id)["name"] == BOB_CARD
         assert [r.reason for r in s.scalars(select(Report))] == [None]
@@ -181,17 +183,19 @@ async def test_plain_rows_from_older_versions_are_sealed_by_the_retention_job(ma
     with rt.db.uow() as uow:
         s = uow.session
         s.execute(Post.__table__.update().values(body="written before encryption", body_enc=None))
+        s.execute(Thread.__table__.update().values(title="an old title", title_enc=None))
         s.execute(Draft.__table__.update().values(body="an old draft", body_enc=None))
         s.execute(QueueItem.__table__.update().values(body="an old message", body_enc=None))
         card = s.get(IdentityCard, 1)
         card.card_enc, card.sealed_by = uow.accounts.vault.seal("identity-card", {"name": "Old", "contact": None}), None
     with rt.db.uow() as uow:
         done = apply_retention(uow, rt.config, rt.clock.now())
-    assert done["sealed"] == 4
+    assert done["sealed"] == 5
     with rt.db.uow() as uow:
         s = uow.session
         post, draft, item = s.get(Post, 1), s.scalar(select(Draft)), s.scalar(select(QueueItem))
         assert post.body_plain is None and post.body == "written before encryption"
+        assert s.get(Thread, 1).title_plain is None and s.get(Thread, 1).title == "an old title"
         assert draft.body_plain is None and draft.body == "an old draft"
         assert item.body_plain is None and item.body == "an old message"
         assert s.get(IdentityCard, 1).sealed_by == "member" and uow.reveals.card(1)["name"] == "Old"

@@ -117,7 +117,11 @@ async def test_forget_erases_me_and_edits_every_copy(h: Harness) -> None:
         for m in h.transport().sent[other]:
             assert "I lie awake" not in m.text and "Thank you Willow" not in m.text, other
         assert any("[removed]" in m.text for m in h.transport().sent[other])
-        assert len(edited) == 2 and all("[removed]" in m.text and "Birch" not in m.text for m in edited)
+        assert len([m for m in edited if m.text.endswith("\n[removed]")]) == 2     # her two posts
+        assert all("Birch" not in m.text and "Sleep" not in m.text for m in edited)
+    # Willow's reply stays, but the copy Moss has no longer shows the title Birch gave the thread.
+    [reply] = [m for m in h.transport().sent["cat-id"] if "Same here, it helps to read" in m.text]
+    assert reply.edits and "Sleep" in reply.edits[0] and "Sleep" not in reply.text
     assert "Same here, it helps to read" in "\n".join(h.inbox("ann-id"))   # I had received it
     with h.rt.db.uow() as uow:
         finish_erasures(uow)
@@ -132,6 +136,7 @@ async def test_forget_erases_me_and_edits_every_copy(h: Harness) -> None:
     await h.say("bob-id", "/read 1")
     shown = "\n".join(h.inbox("bob-id"))
     assert "[removed]" in shown and "Same here" in shown and "Birch" not in shown
+    assert "Sleep" not in shown                   # the title she gave her thread went with her
 
 
 async def test_after_forget_the_person_is_new(h: Harness) -> None:

@@ -1,4 +1,4 @@
-"""text people typed sealed under member keys: drafts, reports, queue items, cards
+"""text people typed sealed under member keys: thread titles, drafts, reports, queue items, cards
 
 Revision ID: 0062
 Revises: 0051
@@ -17,6 +17,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('threads', schema=None) as batch_op:
+        batch_op.alter_column('title', existing_type=sa.String(length=120), nullable=True)
+        batch_op.add_column(sa.Column('title_enc', sa.LargeBinary(), nullable=True))
     with op.batch_alter_table('drafts', schema=None) as batch_op:
         batch_op.alter_column('body', existing_type=sa.Text(), nullable=True)
         batch_op.add_column(sa.Column('body_enc', sa.LargeBinary(), nullable=True))
@@ -40,3 +43,6 @@ def downgrade() -> None:
         batch_op.drop_column('title_enc')
         batch_op.drop_column('body_enc')
         batch_op.alter_column('body', existing_type=sa.Text(), nullable=False)
+    with op.batch_alter_table('threads', schema=None) as batch_op:
+        batch_op.drop_column('title_enc')
+        batch_op.alter_column('title', existing_type=sa.String(length=120), nullable=False)
