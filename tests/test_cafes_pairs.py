@@ -177,6 +177,7 @@ async def test_rides_go_to_the_consultant_only_and_seats_are_respected(make_runt
         assert "Willow needs a ride (1 seat) – introduced to Birch" in h.last("lillian")
         await h.say("ann", "/ride 1 off")                        # the driver withdraws
         assert "can't happen after all" in h.last("bob") and "still with the consultant" in h.last("bob")
+        assert "A ride you arranged for c1 has changed" in h.last("lillian")
         assert "Birch" not in h.last("bob")
         await h.say("lillian", "/cafe attendees 1")
         assert "Willow needs a ride (1 seat)" in h.last("lillian") and "introduced" not in h.last("lillian")

@@ -163,6 +163,10 @@ def _unmatch(uow: UnitOfWork, cafe: Cafe, need: CafeRide, offer: CafeRide, tell:
     if tell is not None:
         key = "cafe.ride_ended_need" if tell.id == need.member_id else "cafe.ride_ended_offer"
         notify(uow, tell, key, cafe)
+    # The consultant arranged it: they hear that it changed (no names; the list shows them).
+    for consultant in uow.moderation.consultants(cafe.group_id):
+        if consultant.id not in (need.member_id, offer.member_id):
+            notify(uow, consultant, "cafe.ride_changed", cafe)
 
 
 def end_ride(uow: UnitOfWork, cafe: Cafe, member: Member) -> str:
