@@ -7,7 +7,9 @@ from bot.router import Context, command
 from handlers.drafts import draft_cutoff
 from handlers.posting import edit_post, parse_id, publish, visible_thread
 from moderation.disclosure import edit_target, settled_for
-from storage.models import Draft
+from moderation.alerts import crisis_answer, raise_alert
+from moderation.crisis import assess, extra_words
+from storage.models import Draft, Thread
 from storage.models_safety import DisclosurePending
 from storage.repo import DIRECT
 from storage.safety_repo import pending
@@ -142,4 +144,15 @@ def take_correction(ctx: Context, body: str) -> bool:
     return True
 
 
-SERVICES = {"disclosure_correction": take_correction}
+def title_check(ctx: Context, thread: Thread, body: str) -> None:
+    """A thread title is published too: crisis language in it gets the same private answer and
+    alert as in a post (once: a first post that says it as well is answered by its own check)."""
+    words = extra_words(ctx)
+    if assess(thread.title, words) < 2 or assess(body, words) == 2:
+        return
+    key, params = crisis_answer(ctx, held=False)
+    ctx.reply(key, **params)
+    raise_alert(ctx, None, "crisis", thread.title)
+
+
+SERVICES = {"disclosure_correction": take_correction, "title_check": title_check}

@@ -99,6 +99,9 @@ def start_thread(ctx: Context, title: str, body: str) -> None:
     ctx.uow.threads.state(member.id, thread.id).follow = True
     member.current_thread_id = thread.id
     group = group_tag(ctx.uow, ctx.person.id, member.group_id)
+    title_check = ctx.services.get("title_check")       # crisis language in a title (handlers/safety.py)
+    if title_check is not None:
+        title_check(ctx, thread, body)
     if body.strip():
         ctx.reply("thread.created", thread=thread.id, title=title, group=group)
         publish(ctx, thread, body)

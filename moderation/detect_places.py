@@ -78,7 +78,7 @@ def addresses(text: str) -> list[Hit]:
 _INSTITUTION = (r"(?:skole|skolen|ungdomsskole|ungdomsskolen|barneskole|barneskolen|vgs|videregående|"
                 r"videregående skole|legesenter|legesenteret|legekontor|legekontoret|bibliotek|biblioteket|"
                 r"sykehus|sykehuset|sjukehus|sjukehuset|barnehage|barnehagen|bhg|sykehjem|sykehjemmet|"
-                r"omsorgssenter|helsestasjon|helsestasjonen|dps|kirke|kirken|menighet|universitet|høgskole|"
+                r"omsorgssenter|helsestasjon|helsestasjonen|dps|kirke|kirken|menighet|høgskole|"
                 r"høyskole|folkehøgskole|folkehøyskole|idrettslag|legevakt|legevakten|klinikk|klinikken|"
                 r"tannlegesenter|apotek|rådhus|kommune|senter|senteret)")
 _GENERIC_PREFIX = frozenset("""barne ungdoms grunn videregående natt folke høy fag sommer kultur musikk kunst
@@ -95,7 +95,7 @@ _EN_INSTITUTION = re.compile(
     rf"(?<![\w])((?:St\.?\s)?(?:{_CAP_WORD}\s){{1,3}})(?:Primary|Secondary|High|Middle|Grammar|Junior|Infant|"
     r"Community|Academy|College|School|Hospital|Clinic|Library|Surgery|Medical Centre|Medical Center|"
     r"Health Centre|Health Center|University|Nursery|Kindergarten|Church|Care Home|Leisure Centre)\b"
-    rf"|\bUniversity of {_CAP_WORD}\b")
+    )
 _FUNCTION_WORDS = frozenset("""the a an my our your his her their this that at in on of to from for and or but
 i we you they he she it is was our min mitt mi vår vårt den det denne dette en et ei hans hennes deres sin sitt
 på i til fra ved og eller men jeg vi du de han hun er var når hvor som etter før local lokale old new gamle
@@ -115,19 +115,18 @@ def institutions(text: str, local: Iterable[str] = ()) -> list[Hit]:
         if name and _proper(name):
             found.append(("workplace", m.group(), m.start()))
     for m in _EN_INSTITUTION.finditer(text):
-        name = (m.group(1) or "").strip() or "University"
-        if m.group(1) is None or _proper(name):
+        if _proper(m.group(1).strip()):
             found.append(("workplace", m.group(), m.start()))
     return found
 
 
 _WORK_CUE = re.compile(
-    r"\b(?:i\s+(?:work|worked|am working|volunteer|teach|study|studied)\s+(?:at|for)|i\s+attend|"
+    r"\b(?:i\s+(?:work|am working|volunteer|teach|study)\s+(?:at|for)|i\s+attend|"
     r"i'm\s+(?:working|a student|studying|employed)\s+at|i am\s+(?:working|a student|studying|employed)\s+at|"
     r"my\s+(?:workplace|job|employer|office|school|uni|kid'?s school|son'?s school|daughter'?s school)\s+(?:is|at)|"
     r"(?:work|working|employed|a student|studying|a nurse|a teacher|a cashier|an apprentice)\s+at|"
-    r"jobber\s+(?:på|hos|ved|for)|jobbet\s+(?:på|hos|ved)|(?:er|var)\s+ansatt\s+(?:på|i|hos|ved)|"
-    r"arbeider\s+(?:på|hos|ved)|jobb(?:en)?\s+(?:min\s+)?(?:på|hos)|går\s+på|gikk\s+på|studerer\s+(?:på|ved)|"
+    r"jobber\s+(?:på|hos|ved|for)|er\s+ansatt\s+(?:på|i|hos|ved)|"
+    r"arbeider\s+(?:på|hos|ved)|jobb(?:en)?\s+(?:min\s+)?(?:på|hos)|går\s+på|studerer\s+(?:på|ved)|"
     r"elev\s+(?:på|ved)|lærling\s+(?:på|hos)|jobben\s+min\s+er|skolen\s+min\s+(?:er|heter)|"
     r"sykepleier\s+(?:på|ved)|lærer\s+(?:på|ved))\s+"
     r"((?:the\s+)?[\wæøåÆØÅ'’&.-]+(?:\s+[\wæøåÆØÅ&-]+){0,2})", re.I)
@@ -141,7 +140,8 @@ vgs ungdomsskolen barneskolen barneskole ungdomsskole universitetet høgskolen h
 nav nettet internett internet nett med with because fordi og and but men so så til to for in i på on
 about om around rundt out ut hjem like liker that mer more less mindre christmas easter xmas weekend weekends
 jul julen påske påsken sommer sommeren monday tuesday wednesday thursday friday saturday sunday mandag tirsdag
-onsdag torsdag fredag lørdag søndag mandager helgen ferien home-office hjemmekontor""".split())
+onsdag torsdag fredag lørdag søndag mandager helgen ferien home-office hjemmekontor
+ntnu uio uib uit oslomet bi nhh nmbu usn hvl uia uis nord""".split())
 
 
 def workplaces(text: str, local: Iterable[str] = ()) -> list[Hit]:

@@ -42,8 +42,13 @@ def identity_of(ctx: "Context") -> Identity:
 
 def findings(ctx: "Context", text: str) -> list[Finding]:
     member = ctx.member
-    return detect(text, local=ctx.config.safety.local_place_names, identity=identity_of(ctx),
-                  pseudonym=(member.pseudonym or "") if member is not None else "")
+    found = detect(text, local=ctx.config.safety.local_place_names, identity=identity_of(ctx),
+                   pseudonym=(member.pseudonym or "") if member is not None else "")
+    if member is None:
+        return found
+    # "@Willow thanks": a pseudonym of the group is how people here already know each other.
+    return [f for f in found if not (f.kind in ("handle", "name") and
+                                     ctx.uow.members.by_pseudonym(member.group_id, f.text.lstrip("@")) is not None)]
 
 
 def _key(part: str) -> str:

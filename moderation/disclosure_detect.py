@@ -158,7 +158,7 @@ _BIRTH = re.compile(
     rf"[:\-]?\s*({_DATE})(?![\d:])", re.I)
 _CASE = re.compile(
     r"\b(?:case|file|claim|reference|ref|journal|patient|client|sak|saks|pasient|referanse|klient|arkiv|vedtak|"
-    r"søknad|application|ticket)\s*[-.]?\s*(?:no|nr|number|nummer|id|#)\.?\s*(?::|is|er|=)?\s*#?\s*"
+    r"søknad|application)\s*[-.]?\s*(?:no|nr|number|nummer|id|#)\.?\s*(?::|is|er|=)?\s*#?\s*"
     r"((?:[A-Z]{1,4}[-/]?)?\d[\d/ -]{2,14}\d)"
     r"|\b(?:saksnummer|saksnr|journalnummer|journalnr|referansenummer|refnr|ref\.nr|arkivnummer|"
     r"pasientnummer|kundenummer|customer number|case number|patient number|reference number|claim number|"
@@ -172,6 +172,13 @@ _PLATE_CUE = re.compile(r"\b(?:reg(?:\.|istration)?\s*(?:nr|no|number|nummer|pla
                         r"([A-Za-z]{2}\s?\d{4,5}|[A-Za-z]{2}\d{2}\s?[A-Za-z]{3})\b", re.I)
 
 
+def _case_like(number: str) -> bool:
+    """Five digits or more, or a year and a serial ("2021-4471"): four digits alone are a
+    queue ticket or a door code."""
+    digits = sum(c.isdigit() for c in number)
+    return digits >= 5 or (digits >= 4 and any(c in number for c in "/-"))
+
+
 def numbers(text: str) -> list[Finding]:
     found: list[Finding] = []
     if len(_DIGIT.findall(text)) >= 11:
@@ -180,7 +187,7 @@ def numbers(text: str) -> list[Finding]:
                 found.append(Finding("id_number", m.group(), m.start()))
     found += [Finding("birth_date", m.group(), m.start()) for m in _BIRTH.finditer(text)]
     found += [Finding("case_number", m.group(), m.start()) for m in _CASE.finditer(text)
-              if sum(c.isdigit() for c in (m.group(1) or m.group(2))) >= 4]
+              if _case_like(m.group(1) or m.group(2))]
     for m in _CASE_SHAPE.finditer(text):
         second = m.group().split("/")[1].split("-")[0]
         if not (len(second) == 4 and second[:2] in ("19", "20")) and \

@@ -75,3 +75,12 @@ async def test_mentions_get_no_answer_and_are_published(group, text: str) -> Non
     assert not any("116 123" in t for t in h.inbox("ann"))
     assert not [m for m in sent(h, "lillian") if m.buttons]
     assert len(posts_in(h.inbox("bob"))) == 1
+
+
+async def test_crisis_language_in_a_thread_title_is_answered_once(group) -> None:
+    rt, h = await group()
+    await h.say("ann", "/new I want to end my life")
+    assert sum("116 123" in t for t in h.inbox("ann")) == 1
+    assert len([m for m in sent(h, "lillian") if m.buttons]) == 1
+    await h.say("ann", "/new I want to die\nI want to die tonight")
+    assert sum("116 123" in t for t in h.inbox("ann")) == 2

@@ -141,3 +141,9 @@ async def test_a_local_place_alone_is_fine_but_not_with_a_workplace(group) -> No
     assert len(posts_in(h.inbox("bob"))) == 1
     await h.say("ann", "Jeg jobber på Kiwi Fjordvik")
     assert "Kiwi Fjordvik" in h.last("ann") and len(posts_in(h.inbox("bob"))) == 1
+
+
+async def test_mentioning_someone_by_pseudonym_is_not_asked_about(group) -> None:
+    rt, h = await group()
+    await h.say("ann", "@Willow thank you for yesterday, and hi @Lillian")
+    assert len(posts_in(h.inbox("bob"))) == 1 and not buttons(h, "ann")
