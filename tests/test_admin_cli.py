@@ -13,6 +13,7 @@ from bot.config import load_config
 from bot.lifecycle import build_runtime
 from bot.transports.base import MemoryTransport
 from storage.models import AuditEntry, OutboxItem
+from storage.models_reveals import IdentityCard
 from tests.conftest import DATA_KEY
 from tests.harness import Harness
 
@@ -221,11 +222,15 @@ async def test_rotate_key_is_resumable_and_the_bot_knows_people_after(setup, mon
     await h.onboard("ann", "Birch")
     await h.onboard("bob", "Willow")
     await h.say("ann", "/new Sleep\nwords sealed under the old key")
+    await h.say("bob", "/card name Bjarne")
+    with h.rt.db.uow() as uow:             # a card as older versions sealed it: with the data key
+        card = uow.session.get(IdentityCard, 2)
+        card.card_enc, card.sealed_by = uow.accounts.vault.seal("identity-card", {"name": "Bjarne"}), None
     new_key = "a-brand-new-data-key-9876543210-zyxwvu"
     monkeypatch.setenv("PEERHAVEN_NEW_DATA_KEY", new_key)
     code, lines = run(path, clock, "rotate-key")
     assert code == 0 and lines[0] == "2 re-encrypted, 0 already under the new key"
-    assert lines[1] == "member keys: 1 re-wrapped, 0 already under the new key"
+    assert lines[1] == "member keys: 2 re-wrapped, 0 already under the new key"
     code, lines = run(path, clock, "rotate-key")        # again: nothing left to do
     assert lines[0] == "0 re-encrypted, 2 already under the new key"
     h.rt.db.engine.dispose()
@@ -237,4 +242,6 @@ async def test_rotate_key_is_resumable_and_the_bot_knows_people_after(setup, mon
     h2.clear()
     await h2.say("bob", "/read 1")
     assert "words sealed under the old key" in "\n".join(h2.inbox("bob"))
+    await h2.say("bob", "/card")
+    assert "Bjarne" in h2.last("bob")                   # the older card opens under the new key
     rt.db.engine.dispose()

@@ -81,6 +81,12 @@ def cmd_rotate(args: argparse.Namespace, config: Config, db: Database, out: Call
                 moved += 1
         if len(accounts) < BATCH:
             break
+    # Cards written by older versions are sealed with the data key itself: move them under
+    # their member's key first (with the old key), so the re-wrap below covers them too.
+    while True:
+        with db.uow() as uow:
+            if not uow.reveals.reseal_cards(BATCH):
+                break
     keys_moved, keys_done = _rotate_member_keys(db, new)
     out(f"{moved} re-encrypted, {done} already under the new key")
     out(f"member keys: {keys_moved} re-wrapped, {keys_done} already under the new key")
