@@ -132,8 +132,33 @@ def cancel(ctx: Context) -> None:
         ctx.reply("safety.cancelled")
 
 
+# The choices typed as plain words (either language), as someone reading the question might
+# answer it: "cancel", "send anyway", "avbryt". Only while a question waits; they are never
+# published as a post in that moment (a lone "cancel" in a thread would be a mistake anyway).
+_CHOICE_WORDS = {
+    "anyway": ("send anyway", "send it anyway", "anyway", "send likevel", "send det likevel", "send den likevel",
+               "likevel"),
+    "fix": ("edit", "edit it", "fix", "rediger", "endre", "skriv om"),
+    "cancel": ("cancel", "don't send", "dont send", "do not send", "avbryt", "ikke send", "slett"),
+}
+_CHOICES = {word: choice for choice, words in _CHOICE_WORDS.items() for word in words}
+
+
+def _typed_choice(body: str) -> str | None:
+    words = " ".join(body.casefold().replace("’", "'").strip(" .!?\n\t").split())
+    return _CHOICES.get(words)
+
+
 def take_correction(ctx: Context, body: str) -> bool:
-    """Plain text right after "edit" was chosen is the corrected text (publish asks first)."""
+    """Plain text while the disclosure question waits: a choice typed as a word ("cancel"),
+    or, right after "edit" was chosen, the corrected text (publish asks first)."""
+    choice = _typed_choice(body)
+    cutoff = as_utc(draft_cutoff(ctx))
+    live = [d for _, d in pending(ctx.uow).of_members(_member_ids(ctx)) if as_utc(d.created_at) > cutoff]
+    if choice is not None and live:
+        ctx.command, ctx.args = choice, ""
+        {"anyway": send_anyway, "fix": fix, "cancel": cancel}[choice](ctx)
+        return True
     found = pending(ctx.uow).awaiting_fix(_member_ids(ctx))
     if found is None:
         return False

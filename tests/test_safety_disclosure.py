@@ -147,3 +147,31 @@ async def test_mentioning_someone_by_pseudonym_is_not_asked_about(group) -> None
     rt, h = await group()
     await h.say("ann", "@Willow thank you for yesterday, and hi @Lillian")
     assert len(posts_in(h.inbox("bob"))) == 1 and not buttons(h, "ann")
+
+
+@pytest.mark.parametrize("typed, outcome", [
+    ("cancel", "cancelled"), ("Avbryt.", "cancelled"), ("send anyway", "sent"), ("Send likevel!", "sent"),
+    ("edit", "edit"), ("rediger", "edit"),
+])
+async def test_a_choice_typed_as_a_plain_word_answers_the_question(group, typed: str, outcome: str) -> None:
+    """Someone reading "send it as it is, write it again, or cancel" may just type the word: it
+    answers the question and is never published as a post."""
+    rt, h = await group()
+    await h.say("ann", PHONE)
+    await h.say("ann", typed)
+    shared = everyone_else(h)
+    assert not [p for p in shared if p.endswith("\n" + typed)]
+    if outcome == "cancelled":
+        assert not shared and ("Nothing was shared" in h.last("ann") or "Ingenting ble delt" in h.last("ann"))
+    elif outcome == "sent":
+        assert [p for p in posts_in(h.inbox("bob")) if "912 34 567" in p]
+    else:
+        assert not shared
+        await h.say("ann", "Write to me here if you want to talk")
+        assert [p for p in posts_in(h.inbox("bob")) if "Write to me here" in p]
+
+
+async def test_the_plain_word_is_an_ordinary_post_when_nothing_waits(group) -> None:
+    rt, h = await group()
+    await h.say("ann", "cancel")
+    assert [p for p in posts_in(h.inbox("bob")) if p.endswith("\ncancel")]
