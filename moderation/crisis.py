@@ -15,11 +15,11 @@ from importlib import resources
 from typing import Iterable
 
 from moderation.checks import PUBLISH, Submission, Verdict, register
-from moderation.text import clauses, phrase, tokens
+from moderation.text import canon, clauses, phrase, tokens
 
 LANGS = ("en", "nb")
 SECTIONS = ("self", "intent", "topic", "needs_i", "fed_up", "negation", "past", "past_near", "recent", "third",
-            "news", "figurative")
+            "news", "figurative", "serious", "weak", "return", "soon")
 FIRST_PERSON = {"i", "me", "my", "myself", "mine", "am", "jeg", "meg", "min", "mitt", "mine", "selv", "eg",
                 "æ", "mæ", "je"}
 THIRD_PERSON_NEAR = {"he", "she", "they", "his", "her", "their", "han", "hun", "de", "hans", "hennes",
@@ -30,9 +30,21 @@ I_OR_MODAL = FIRST_PERSON | {"skal", "vil", "kommer", "å", "to", "will", "going
 FED_UP_OK = {"nå", "lenger", "i", "og", "men", "jeg", "meg", "å", "leve", "livet", "dette", "det", "now", "and",
              "but", "me", "to", "anymore", "live", "life", "this", "it", "tonight", "today", "in", "kveld",
              "dag", "natt", "orker", "klarer", "right", "at", "all", "alt", "noe", "mer", "more", "really",
-             "helt", "bare", "just", "sorry", "unnskyld", "hjelp", "help", "please", "vær", "så", "snill"}
-LIFE_WORDS = {"livet", "leve", "life", "living", "alive", "live", "meg", "myself", "selv", "existing"}
+             "helt", "bare", "just", "sorry", "unnskyld", "hjelp", "help", "please", "vær", "så", "snill", "like",
+             "sånn", "slik", "forever", "permanently", "completely"}
+LIFE_WORDS = {"livet", "leve", "life", "living", "alive", "live", "meg", "myself", "selv", "existing", "godt",
+              "alltid", "forever", "permanently", "everything", "everyone", "alle", "world", "verden"}
 _QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|«[^»\n]*»|„[^“\n]*“|^\s*>.*$", re.MULTILINE)
+
+
+def _canon_set(words: set[str]) -> frozenset[str]:
+    """Word sets in the form the tokens have ("will" -> "wil", "all" -> "al"), else they never match."""
+    return frozenset(t for w in words for t in canon(w))
+
+
+FIRST_PERSON, THIRD_PERSON_NEAR = _canon_set(FIRST_PERSON), _canon_set(THIRD_PERSON_NEAR)
+I_OR_MODAL, FED_UP_OK, LIFE_WORDS = _canon_set(I_OR_MODAL), _canon_set(FED_UP_OK), _canon_set(LIFE_WORDS)
+_NOT_NEGATING = {canon(w) for w in ("stop", "help", "slutte", "la")}
 WINDOW = 3          # words between a negation/past cue and the phrase it changes
 
 
@@ -137,7 +149,7 @@ def _negated(words: list[str], lex: Lexicon, start: int) -> bool:
     for i in range(near, start):
         for entry in lex.sections["negation"]:
             end = _match_at(words, i, entry) if words[i] == entry[0] else -1
-            if 0 <= end <= start and words[end:end + 1] not in (["stop"], ["help"], ["slutte"], ["la"]):
+            if 0 <= end <= start and tuple(words[end:end + 1]) not in _NOT_NEGATING:
                 return True
     return False
 
@@ -171,7 +183,7 @@ def clause_tier(words: list[str], lex: Lexicon) -> int:
         if _negated(words, lex, hit.start) or _fed_up(words, hit, lex):
             best = max(best, 1)
             continue
-        if _contains(words, s["figurative"]):
+        if _contains(words, s["figurative"]) and not _contains(words, s["serious"]):
             best = max(best, 1)
             continue
         recent = _contains(words, s["recent"])
@@ -179,7 +191,8 @@ def clause_tier(words: list[str], lex: Lexicon) -> int:
         if past and not recent:
             best = max(best, 1)
             continue
-        if hit.section == "intent" and _subject_is_other(words, hit.start):
+        mine = bool(FIRST_PERSON & set(words[hit.start:hit.end]))      # "they'd be better off without me"
+        if hit.section == "intent" and not mine and _subject_is_other(words, hit.start):
             best = max(best, 1)
             continue
         if hit.section == "intent" and _contains(words, s["news"]) and not any(w in FIRST_PERSON for w in words):
@@ -194,16 +207,39 @@ def clause_tier(words: list[str], lex: Lexicon) -> int:
     return best
 
 
+def _weak_signals(clause_words: list[list[str]], lex: Lexicon) -> tuple[int, bool]:
+    """Farewell and finality cues ("thank you for everything", "I've made up my mind", "ha det
+    alle sammen") that are ordinary alone but a crisis together: (how many distinct cues,
+    whether a near time is named). A promise to come back ("see you tomorrow") cancels them."""
+    s = lex.sections
+    found: set[Phrase] = set()
+    soon = False
+    for words in clause_words:
+        if _contains(words, s["return"]):
+            return 0, False
+        soon = soon or _contains(words, s["soon"])
+        for entry in s["weak"]:
+            for i in range(len(words)):
+                if words[i] == entry[0] and _match_at(words, i, entry) >= 0 and not _negated(words, lex, i):
+                    found.add(entry)
+                    break
+    return len(found), soon
+
+
 def assess(text: str, extra: tuple[str, ...] = ()) -> int:
     """The crisis tier of a whole text: 2 answer + alert, 1 quiet note, 0 nothing."""
     lex = lexicon(extra)
     quoted = " . ".join(m.group() for m in _QUOTED.finditer(text))
     plain = _QUOTED.sub(" . ", text)
     best = 0
-    for clause in clauses(plain):
-        best = max(best, clause_tier(tokens(clause), lex))
+    clause_words = [tokens(c) for c in clauses(plain)]
+    for words in clause_words:
+        best = max(best, clause_tier(words, lex))
         if best == 2:
             return 2
+    weak, soon = _weak_signals(clause_words, lex)
+    if weak >= 2 or (weak and soon):
+        return 2
     if quoted and any(clause_tier(tokens(c), lex) for c in clauses(quoted)):
         best = max(best, 1)
     return best

@@ -50,7 +50,7 @@ def canon(word: str) -> tuple[str, ...]:
     if not word:
         return ()
     if word in _EXPAND:
-        return _EXPAND[word]
+        return tuple(_squeeze(t) for t in _EXPAND[word])
     return (_squeeze(word),)
 
 

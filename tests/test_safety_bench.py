@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.safety import MAX_MS, TARGETS, load, run
+from bench.safety import DATA, MAX_MS, TARGETS, load, run
 from moderation.crisis import assess
 from moderation.disclosure_detect import Identity, detect
 
@@ -52,3 +52,41 @@ def test_crisis_words_match_whole_words_and_not_figures_of_speech(text: str) -> 
 @pytest.mark.parametrize("text", ["i wanna diiie", "thinking about sewerslide", "my an0rex1a is back, I'm starving myself"])
 def test_crisis_matching_survives_spelling_games(text: str) -> None:
     assert assess(text) == 2
+
+
+HELD_OUT = [DATA.parent / "safety_holdout.txt", DATA.parent / "safety_holdout2.txt"]
+
+
+@pytest.mark.parametrize("path", HELD_OUT, ids=lambda p: p.name)
+def test_targets_on_the_held_out_sets(path) -> None:
+    result = run(load(path), rounds=1)
+    for check, (recall, false_alarms) in TARGETS.items():
+        total = result.total(check)
+        wrong = [p.text for c, w, p in result.misses if c == check]
+        assert total.recall >= recall and total.false_alarms <= false_alarms, (check, wrong)
+
+
+@pytest.mark.parametrize("text", [
+    "I hope I won't wake up",                                # "won't" is "will not", as typed in full
+    "I hope I will not wake up",
+    "they'd all be better off without me",                   # "they" is not the subject of the wish
+    "de hadde klart seg bedre uten meg",
+    "i wanna kill myself lol not joking",                    # "lol" is undone by "not joking"
+    "Sorry for everything. Please look after my cat.",       # farewell cues together
+    "har bestemt meg. det skjer i kveld",                    # a decision with a near time
+    "took a whole box of paracetamol an hour ago",           # "an hour ago" is now, not the past
+])
+def test_crisis_signals_that_only_count_together_or_in_context(text: str) -> None:
+    assert assess(text) == 2
+
+
+@pytest.mark.parametrize("text", [
+    "this is my last message before my holiday, back in two weeks!",
+    "ha det bra alle sammen, snakkes i morgen",
+    "Sorry for everything I said yesterday, I was tired",
+    "jeg vil forsvinne under dyna med en god bok",
+    "I've had enough coffee for today",
+    "I'm not giving up, and thank you for everything",
+])
+def test_farewell_words_with_a_way_back_or_an_object_are_not_a_crisis(text: str) -> None:
+    assert assess(text) < 2
