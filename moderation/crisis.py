@@ -19,11 +19,12 @@ from moderation.text import canon, clauses, phrase, tokens
 
 LANGS = ("en", "nb")
 SECTIONS = ("self", "intent", "topic", "needs_i", "fed_up", "negation", "past", "past_near", "recent", "third",
-            "news", "figurative", "serious", "weak", "return", "soon")
+            "news", "figurative", "serious", "weak", "return", "soon",
+            "want", "death", "life", "pills", "amount", "routine", "think")
 FIRST_PERSON = {"i", "me", "my", "myself", "mine", "am", "jeg", "meg", "min", "mitt", "mine", "selv", "eg",
                 "æ", "mæ", "je"}
 THIRD_PERSON_NEAR = {"he", "she", "they", "his", "her", "their", "han", "hun", "de", "hans", "hennes",
-                     "deres", "someone", "somebody", "noen", "who", "som"}
+                     "deres", "someone", "somebody", "noen", "who", "som", "we", "vi"}
 # Right before a [needs_i] phrase: the writer is the subject ("jeg tar livet av meg").
 I_OR_MODAL = FIRST_PERSON | {"skal", "vil", "kommer", "å", "to", "will", "going", "gonna", "ska"}
 # After a [fed_up] phrase: words that keep it about the writer's life ("orker ikke mer nå").
@@ -45,6 +46,8 @@ def _canon_set(words: set[str]) -> frozenset[str]:
 FIRST_PERSON, THIRD_PERSON_NEAR = _canon_set(FIRST_PERSON), _canon_set(THIRD_PERSON_NEAR)
 I_OR_MODAL, FED_UP_OK, LIFE_WORDS = _canon_set(I_OR_MODAL), _canon_set(FED_UP_OK), _canon_set(LIFE_WORDS)
 _NOT_NEGATING = {canon(w) for w in ("stop", "help", "slutte", "la")}
+_WAS = _canon_set({"was", "were", "var"})
+_YEAR = re.compile(r"\b(?:in|i|since|siden|fra) (?:19|20)\d\d\b")     # "in 2019", "i 2015"
 WINDOW = 3          # words between a negation/past cue and the phrase it changes
 
 
@@ -132,6 +135,57 @@ def _hits(words: list[str], lex: Lexicon) -> list[Hit]:
     return hits
 
 
+def _spans(words: list[str], entries: Iterable[Phrase]) -> list[tuple[int, int]]:
+    out = []
+    for i, word in enumerate(words):
+        for entry in entries:
+            if word == entry[0]:
+                end = _match_at(words, i, entry)
+                if end >= 0:
+                    out.append((i, end))
+    return out
+
+
+# Alone after a negation these are everyday ("I don't live there", "I won't wake up early"):
+# they count only with a wish between ("I don't want to live", "har ikke lyst til å leve").
+_GENERIC_LIFE = {tuple(t for w in p.split() for t in canon(w)) for p in
+                 ("live", "leve", "be here", "være her", "wake up", "våkne", "leve mer", "fortsette", "finnes")}
+
+
+_WHERE = _canon_set({"i", "in", "på", "at", "there", "der", "her", "here", "with", "med", "sammen", "together",
+                     "som", "as", "near", "nær", "alone", "alene", "on", "abroad", "utenlands", "by", "ved"})
+
+
+def _composed(words: list[str], lex: Lexicon) -> list[Hit]:
+    """Crisis meanings built from parts, so they need not be listed phrase by phrase: a wish
+    or plan followed by death ("I really just want to f-ing die", "har så lyst til å bare dø"),
+    life or being here negated ("har ikke lyst til å leve lenger", "won't be here next week"),
+    and pills with an amount ("how many pills it takes", "alle tablettene på en gang")."""
+    s = lex.sections
+    hits: list[Hit] = []
+    deaths = _spans(words, s["death"])
+    for w_start, w_end in _spans(words, s["want"]):
+        for d_start, d_end in deaths:
+            between = words[w_end:d_start]
+            if w_end <= d_start <= w_end + 7 and not THIRD_PERSON_NEAR & set(between):
+                hits.append(Hit("intent", w_start, d_end))
+    for l_start, l_end in _spans(words, s["life"]):
+        generic = tuple(words[l_start:l_end]) in _GENERIC_LIFE
+        if generic and words[l_end:l_end + 1] and words[l_end] in _WHERE:
+            continue                      # "I don't want to live alone / in Oslo / som før"
+        for n_start, n_end in _spans(words, s["negation"]):
+            wanted = any(n_end <= w < l_start for w, _ in _spans(words, s["want"]))
+            if n_end <= l_start <= n_end + 4 and (wanted or not generic):
+                hits.append(Hit("intent", n_start, l_end))
+    pills = _spans(words, s["pills"])
+    if pills and not _contains(words, s["routine"]):
+        for a_start, a_end in _spans(words, s["amount"]):
+            p_start, p_end = min(pills, key=lambda p: abs(p[0] - a_start))
+            if abs(p_start - a_start) <= 5:
+                hits.append(Hit("intent", min(a_start, p_start), max(a_end, p_end)))
+    return hits
+
+
 def _subject_is_other(words: list[str], start: int) -> bool:
     """The nearest person word before the phrase is someone else ("she wants to die")."""
     for word in reversed(words[max(0, start - 6):start]):
@@ -175,7 +229,7 @@ def clause_tier(words: list[str], lex: Lexicon) -> int:
     """2 = first-person crisis, 1 = a mention (note), 0 = nothing."""
     best = 0
     s = lex.sections
-    for hit in _hits(words, lex):
+    for hit in _hits(words, lex) + _composed(words, lex):
         slice_start = max(0, hit.start - WINDOW - 1)
         if hit.section == "needs_i" and (hit.start == 0 or words[hit.start - 1] not in I_OR_MODAL):
             best = max(best, 1)
@@ -187,7 +241,7 @@ def clause_tier(words: list[str], lex: Lexicon) -> int:
             best = max(best, 1)
             continue
         recent = _contains(words, s["recent"])
-        past = _contains(words, s["past"]) or _contains(words, s["past_near"], slice_start, hit.start)
+        past = _contains(words, s["past"]) or _YEAR.search(" ".join(words)) is not None or _contains(words, s["past_near"], slice_start, hit.start)
         if past and not recent:
             best = max(best, 1)
             continue
@@ -199,7 +253,13 @@ def clause_tier(words: list[str], lex: Lexicon) -> int:
             best = max(best, 1)      # "the book is about someone who wants to die"
             continue
         if hit.section == "topic":
-            other = _contains(words, s["third"]) or _contains(words, s["news"])
+            if _contains(words, s["news"]) and not _contains(words, s["think"], hit.start - 4, hit.start):
+                best = max(best, 1)      # "I watched a documentary about suicide"
+                continue
+            if any(w in _WAS for w in words[max(0, hit.start - 2):hit.start]) and not recent:
+                best = max(best, 1)      # "I was suicidal in 2019"
+                continue
+            other = _contains(words, s["third"])
             if other and not _about_me(words, hit.start):
                 best = max(best, 1)
                 continue
@@ -218,11 +278,11 @@ def _weak_signals(clause_words: list[list[str]], lex: Lexicon) -> tuple[int, boo
         if _contains(words, s["return"]):
             return 0, False
         soon = soon or _contains(words, s["soon"])
-        for entry in s["weak"]:
-            for i in range(len(words)):
-                if words[i] == entry[0] and _match_at(words, i, entry) >= 0 and not _negated(words, lex, i):
-                    found.add(entry)
-                    break
+        taken: set[int] = set()          # "my last message" is one cue, not "my last" + "last message"
+        for start, end in sorted(_spans(words, s["weak"]), key=lambda se: se[0] - se[1]):
+            if taken.isdisjoint(range(start, end)) and not _negated(words, lex, start):
+                taken.update(range(start, end))
+                found.add(tuple(words[start:end]))
     return len(found), soon
 
 

@@ -90,3 +90,27 @@ def test_crisis_signals_that_only_count_together_or_in_context(text: str) -> Non
 ])
 def test_farewell_words_with_a_way_back_or_an_object_are_not_a_crisis(text: str) -> None:
     assert assess(text) < 2
+
+
+@pytest.mark.parametrize("text", [
+    "honestly I really just want to f-ing die",              # a wish, then death, words between
+    "har så lyst til å bare dø",
+    "jeg har ikke lyst til å leve lenger",                   # life negated, with a wish between
+    "jeg orker ikke å være til lenger",
+    "I'm looking up how many pills it takes",
+    "thinking of taking all my antidepressants at once",     # pills with an amount
+])
+def test_crisis_meanings_composed_from_parts(text: str) -> None:
+    assert assess(text) == 2
+
+
+@pytest.mark.parametrize("text", [
+    "I don't live in Oslo anymore",
+    "jeg har ikke lyst til å leve som før, vil endre livet mitt",
+    "I take all my meds at once in the morning, is that ok?",
+    "I watched a documentary about suicide in prisons",
+    "I was suicidal in 2019 but I'm much better now",
+    "har bestemt meg for å begynne å jogge",                 # one decision is not two farewell cues
+])
+def test_composed_parts_that_are_everyday_are_not_a_crisis(text: str) -> None:
+    assert assess(text) < 2
