@@ -61,6 +61,9 @@ async def test_thread_conversation_replies_edits_deletes_and_blocking(world: TgW
     title = 'Winter <b>blues</b> & "dark" days'
     body = 'First <i>post</i> & more: 1 < 2 > 0 &amp; <a href="tg://user?id=1">me</a> @someone_else'
     await world.say(ANN.uid, f"/new {title}\n{body}")
+    # "@someone_else" looks like a handle: the disclosure guard asks first; she sends it as written.
+    assert "«@someone_else»" in world.find(ANN.uid, "Before this goes out").text
+    await world.say(ANN.uid, "/anyway")
     p1 = post_id_from(world.find(ANN.uid, "Posted as").text)
     expected = f"{t('post.header', thread=1, title=title, post=p1, author='Birch', group='')}\n{body}"
     for uid in (BEN.uid, CYD.uid):
