@@ -3,8 +3,8 @@
 Two mechanisms, both in memory (one process; see docs/telegram.md for several processes):
 
 * :class:`GlobalWindow` - the bot as a whole: at most 30 new messages in any one second as the
-  server counts them (a sliding window, the strictest reading of Telegram's limit; the older
-  :class:`GlobalBucket` allowed a burst on top of the rate, which a strict server answers with
+  server counts them (a sliding window, the strictest reading of Telegram's limit; a token
+  bucket, used before, allowed a burst on top of the rate, which a strict server answers with
   429). Callers *wait* for a slot: with the outbox running at most 32 deliveries at once the
   wait is short (about one second at worst). Waiters are served in order, except that chats
   which wrote to the bot a moment ago ("interactive" chats) go first, so a direct answer never
@@ -29,70 +29,6 @@ from bot.transports.base import RetryAfter, TransientError
 
 Clock = Callable[[], float]
 _PRUNE_AT = 20_000          # entries kept per map before expired ones are dropped
-
-
-class GlobalBucket:
-    """Token bucket with a fair, priority-aware queue of waiters.
-
-    ``capacity`` tokens may be spent at once; tokens come back at ``rate`` per second. The
-    capacity is kept well below Telegram's own burst so that network jitter (requests that
-    left 30 ms apart but arrive 5 ms apart) cannot push the server's bucket over its limit.
-    """
-
-    def __init__(self, rate: float, capacity: float | None = None, clock: Clock = time.monotonic) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self.rate = rate
-        self.capacity = max(1.0, capacity if capacity is not None else min(rate, 10.0))
-        self.clock = clock
-        self.tokens = self.capacity
-        self._updated = clock()
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
-        self._seq = itertools.count()
-        self._pump: asyncio.Task[None] | None = None
-
-    def _refill(self) -> None:
-        now = self.clock()
-        self.tokens = min(self.capacity, self.tokens + (now - self._updated) * self.rate)
-        self._updated = now
-
-    @property
-    def waiting(self) -> int:
-        return sum(1 for _, _, fut in self._waiters if not fut.done())
-
-    async def acquire(self, priority: bool = False) -> None:
-        """Take one token, waiting for it if none is left (priority waiters are served first)."""
-        self._refill()
-        if not self._waiters and self.tokens >= 1:
-            self.tokens -= 1
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (0 if priority else 1, next(self._seq), fut))
-        if self._pump is None or self._pump.done():
-            self._pump = asyncio.create_task(self._serve(), name="telegram-global-bucket")
-        await fut
-
-    async def _serve(self) -> None:
-        while self._waiters:
-            if self._waiters[0][2].done():          # a cancelled waiter
-                heapq.heappop(self._waiters)
-                continue
-            self._refill()
-            if self.tokens >= 1:
-                self.tokens -= 1
-                heapq.heappop(self._waiters)[2].set_result(None)
-            else:
-                await asyncio.sleep((1 - self.tokens) / self.rate)
-
-    def close(self) -> None:
-        """Stopping: whoever still waits gets a TransientError (the outbox tries again later)."""
-        if self._pump is not None:
-            self._pump.cancel()
-            self._pump = None
-        for _, _, fut in self._waiters:
-            if not fut.done():
-                fut.set_exception(TransientError("transport stopping"))
-        self._waiters.clear()
 
 
 class GlobalWindow:
