@@ -27,7 +27,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import event, func, insert, select, update
 
 from bot.clock import SystemClock
 from bot.config import CommunityConfig, Config, GroupConfig
@@ -91,6 +91,10 @@ def seed(rt: Runtime, members: int, posts: int, threads: int) -> None:
                 {"thread_id": thread_ids[(start + n) % len(thread_ids)], "author_member_id": rnd.choice(ids),
                  "body_plain": f"seeded post {start + n}", "status": "published", "created_at": now}
                 for n in range(min(10000, posts - start))])
+        # As if everyone joined after the seeded posts: none was delivered to them, so all are
+        # unread (the most work for /threads' unread counts).
+        uow.session.execute(update(Member).where(Member.group_id == group.id)
+                            .values(unread_from=select(func.max(Post.id)).scalar_subquery()))
 
 
 def pct(values: list[float], q: float) -> float:

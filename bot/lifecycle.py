@@ -56,6 +56,14 @@ class Runtime:
             else:
                 log.info("another process runs the scheduler; this one only handles messages")
 
+    async def finish_jobs(self, timeout: float = 30.0) -> None:
+        """Let scheduler jobs that are running finish (stopping cancels them): a console
+        session ends right after its script, and its retention run should not be cut short."""
+        executor = self.scheduler._lookup_executor("default") if self.scheduler is not None else None
+        running = [f for f in getattr(executor, "_pending_futures", ()) if not f.done()]
+        if running:
+            await asyncio.wait(running, timeout=timeout)
+
     async def stop(self) -> None:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
@@ -129,6 +137,7 @@ async def run_console(rt: Runtime, stream: IO[str] | None = None) -> None:
     try:
         await console.read(stream, after_each=rt.worker.drain)
         await rt.worker.drain()
+        await rt.finish_jobs()        # e.g. the retention run that began at the start
     finally:
         await rt.stop()
 

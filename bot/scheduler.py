@@ -11,13 +11,15 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from storage.repo import BULK
 
+# Retention of outbox rows and delivery records (`[privacy]` outbox_retention_days,
+# delivery_retention_days) is part of the privacy-retention job (handlers/privacy.py).
+
 if TYPE_CHECKING:
     from bot.lifecycle import Runtime
     from storage.repo import UnitOfWork
 
 log = logging.getLogger(__name__)
 _RUNTIMES: dict[str, "Runtime"] = {}
-OUTBOX_RETENTION_DAYS = 7
 
 # Feature modules add functions that (re)create their jobs from the database.
 JobBuilder = Callable[[AsyncIOScheduler, str, "UnitOfWork"], None]
@@ -61,20 +63,10 @@ async def anonymity_reminders_job(runtime_key: str) -> int:
     return sent
 
 
-async def purge_outbox_job(runtime_key: str) -> int:
-    """Delivered rows are only needed for a short while (edits look up the original mode);
-    keeping them longer would keep a record of who was told what."""
-    rt = runtime(runtime_key)
-    with rt.db.uow() as uow:
-        return uow.outbox.purge_older_than(rt.clock.now() - timedelta(days=OUTBOX_RETENTION_DAYS))
-
-
 def build_scheduler(rt: "Runtime", key: str, builders: list[JobBuilder]) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=rt.config.bot.timezone)
     scheduler.add_job(anonymity_reminders_job, "interval", hours=6, args=[key],
                       id="anonymity-reminders", replace_existing=True, coalesce=True, max_instances=1)
-    scheduler.add_job(purge_outbox_job, "interval", hours=12, args=[key], id="purge-outbox",
-                      replace_existing=True, coalesce=True, max_instances=1)
     with rt.db.uow() as uow:
         for build in builders:
             build(scheduler, key, uow)

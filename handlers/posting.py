@@ -155,6 +155,7 @@ def fan_out(uow: UnitOfWork, ctx: Context, post: Post, thread: Thread, exclude_p
     posters = uow.threads.posters(thread.id)
     audience = closed_audience(uow, thread) if thread.closed else None
     rows: list[dict] = []
+    shown_to: set[int] = set()      # members whose copy shows the post (not a discreet notice)
     recipients = uow.threads.recipients(thread.group_id, exclude_person_id)
     # A person with linked accounts gets each post once, on the account they use.
     seen: dict[int, int] = {}
@@ -174,7 +175,10 @@ def fan_out(uow: UnitOfWork, ctx: Context, post: Post, thread: Thread, exclude_p
             continue
         rows.append({"account_id": account_id, "payload": {"mode": "fanout"}, "lane": BULK, "kind": "post",
                      "post_id": post.id, "not_before": quiet_until(person, now, ctx.config.bot.timezone)})
+        if not person.discreet:
+            shown_to.add(member.id)
     uow.outbox.add_many(rows)
+    uow.threads.note_unseen(post, thread.group_id, shown_to)     # the rest: unread until they read
     return len(rows)
 
 
@@ -277,7 +281,7 @@ def edit_post(ctx: Context, post: Post, body: str, settled: frozenset[str] = fro
     post.body = body
     post.edited_at = ctx.clock.now()
     copies = propagate(ctx.uow, post, "edit")
-    ctx.reply("post.edited_done", post=post.id, copies=copies)
+    _changed_reply(ctx, post, "post.edited_done", copies)
     screening.settle(ctx, post)
 
 
@@ -286,7 +290,17 @@ def delete_post(ctx: Context, post: Post) -> None:
     post.status = "deleted"
     post.source_message_id = None
     copies = propagate(ctx.uow, post, "delete")
-    ctx.reply("post.deleted_done", post=post.id, copies=copies)
+    _changed_reply(ctx, post, "post.deleted_done", copies)
+
+
+def _changed_reply(ctx: Context, post: Post, key: str, copies: int) -> None:
+    """Copies older than the delivery retention have no record left, so the change does not
+    reach them: a post that old gets an answer that says so."""
+    days = ctx.config.privacy.delivery_retention_days
+    if as_utc(post.created_at) < ctx.clock.now() - timedelta(days=days):
+        ctx.reply(key + "_old", post=post.id, copies=copies, count=days)
+    else:
+        ctx.reply(key, post=post.id, copies=copies)
 
 
 def post_from_reply(ctx: Context) -> Post | None:

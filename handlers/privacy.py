@@ -8,9 +8,10 @@ greets them as someone new).
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -21,12 +22,16 @@ from bot.router import Context, command
 from bot.scheduler import runtime
 from storage import personal_data, sealed
 from storage.models import Post
-from storage.repo import BULK, Claimed, UnitOfWork
+from storage.repo import BULK, Claimed, Database, UnitOfWork
 
 log = logging.getLogger(__name__)
 CONFIRM_WINDOW = timedelta(minutes=10)
 PENDING = "forget:"
 ERASED = "erased"
+PURGE_BATCH = 5000        # rows per retention statement
+# The first retention run comes right after the start: a console session (often a short
+# script) or a restarted bot does not wait a whole interval for it.
+RETENTION_FIRST_RUN = timedelta(0)
 
 
 @command("mydata", group="privacy")
@@ -46,11 +51,15 @@ def render_mydata(rc: RenderContext, item: Claimed) -> Rendered | None:
         "kept": {"posts_days": retention.post_retention_days or None,
                  "audit_days": retention.audit_retention_days,
                  "drafts_days": retention.draft_expiry_days,
+                 "copy_records_days": retention.delivery_retention_days,
+                 "sent_messages_days": retention.outbox_retention_days,
                  "explained": [
                      rc.t("privacy.kept_posts", count=retention.post_retention_days)
                      if retention.post_retention_days else rc.t("privacy.kept_posts_forever"),
                      rc.t("privacy.kept_drafts", count=retention.draft_expiry_days),
                      rc.t("privacy.kept_audit", count=retention.audit_retention_days),
+                     rc.t("privacy.kept_copies", count=retention.delivery_retention_days),
+                     rc.t("privacy.kept_outbox", count=retention.outbox_retention_days),
                      rc.t("privacy.kept_keys")]},
         "generated_at": rc.uow.clock.now().isoformat(),
         "tables": data,
@@ -65,7 +74,7 @@ def forget(ctx: Context) -> None:
     now = ctx.clock.now()
     if ctx.args.strip().casefold() != "confirm":
         ctx.person.pending_action = PENDING + now.isoformat()
-        ctx.reply("privacy.forget_ask")
+        ctx.reply("privacy.forget_ask", count=ctx.config.privacy.delivery_retention_days)
         return
     pending = ctx.person.pending_action or ""
     asked = _asked_at(pending)
@@ -139,12 +148,43 @@ def seal_plain_text(uow: UnitOfWork) -> int:
 
 def apply_retention(uow: UnitOfWork, config, now: datetime) -> dict[str, int]:  # type: ignore[no-untyped-def]
     """The `[privacy]` limits: old post text and old audit rows are deleted; text still in
-    plain form (older versions, bulk tools) is sealed under its author's key."""
+    plain form (older versions, bulk tools) is sealed under its author's key. Delivery records
+    and outbox rows are purged by ``purge_copies``, one bounded step per transaction."""
     done = {"posts": 0, "audit": 0, "sealed": seal_plain_text(uow)}
     if config.privacy.post_retention_days:
         done["posts"] = personal_data.expire_posts(
             uow.session, now - timedelta(days=config.privacy.post_retention_days))
     done["audit"] = personal_data.expire_audit(uow.session, now - timedelta(days=config.privacy.audit_retention_days))
+    return done
+
+
+async def purge_copies(db: Database, config, now: datetime) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Delivery records older than ``delivery_retention_days`` (after that, edits and deletes no
+    longer reach old copies; unread counts do not depend on them), then finished outbox rows
+    older than ``outbox_retention_days``. Each step deletes at most PURGE_BATCH rows in its own
+    transaction, run off the event loop, so a big purge never holds the write lock (or the
+    loop) for long."""
+    cutoff = now - timedelta(days=config.privacy.delivery_retention_days)
+
+    def deliveries_step() -> tuple[int, bool]:
+        with db.uow() as uow:
+            return uow.deliveries.purge_batch(cutoff, PURGE_BATCH)
+
+    done = {"deliveries": 0, "outbox": 0}
+    more = True
+    while more:
+        deleted, more = await asyncio.to_thread(deliveries_step)
+        done["deliveries"] += deleted
+    outbox_cutoff = now - timedelta(days=config.privacy.outbox_retention_days)
+    after: int | None = 0
+
+    def outbox_step(start: int) -> tuple[int, int | None]:
+        with db.uow() as uow:
+            return uow.outbox.purge_batch(outbox_cutoff, PURGE_BATCH, start)
+
+    while after is not None:
+        deleted, after = await asyncio.to_thread(outbox_step, after)
+        done["outbox"] += deleted
     return done
 
 
@@ -155,9 +195,13 @@ async def finish_erasures_job(runtime_key: str) -> int:
 
 
 async def retention_job(runtime_key: str) -> dict[str, int]:
+    """Run by the elected scheduler in every mode (console too): at the start, then every
+    10 minutes."""
     rt = runtime(runtime_key)
+    now = rt.clock.now()
     with rt.db.uow() as uow:
-        done = apply_retention(uow, rt.config, rt.clock.now())
+        done = apply_retention(uow, rt.config, now)
+    done.update(await purge_copies(rt.db, rt.config, now))
     if any(done.values()):
         log.info("retention applied", extra={"counts": done})
     return done
@@ -167,7 +211,8 @@ def build_erasure_job(scheduler: AsyncIOScheduler, key: str, uow: UnitOfWork) ->
     scheduler.add_job(finish_erasures_job, "interval", minutes=1, args=[key], id="finish-erasures",
                       replace_existing=True, coalesce=True, max_instances=1)
     scheduler.add_job(retention_job, "interval", minutes=10, args=[key], id="privacy-retention",
-                      replace_existing=True, coalesce=True, max_instances=1)
+                      replace_existing=True, coalesce=True, max_instances=1,
+                      next_run_time=datetime.now(timezone.utc) + RETENTION_FIRST_RUN)
 
 
 RENDERERS = {"mydata": render_mydata}

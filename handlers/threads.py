@@ -40,15 +40,22 @@ def _need_thread(ctx: Context, thread_id: int | None):  # type: ignore[no-untype
     return found[0]
 
 
+LIST_LIMIT = 30     # threads shown by /threads (the newest activity; pinned ones first)
+
+
 @command("threads", needs_member=True, group="threads")
 def threads(ctx: Context) -> None:
-    # Someone in several groups sees the threads of each, marked with the group.
+    # Someone in several groups sees the threads of each, marked with the group, in that
+    # order, up to LIST_LIMIT in all: only the threads shown are counted (storage/threads_repo.py).
     members = [m for m in ctx.uow.members.of_person(ctx.person.id) if m.pseudonym] or [ctx.member]
     summaries = []
     for member in members:
+        room = LIST_LIMIT - len(summaries)
+        if room <= 0:
+            break
         tag = group_tag(ctx.uow, ctx.person.id, member.group_id) if len(members) > 1 else ""
-        summaries += [(s, tag) for s in ctx.uow.threads.summaries(member.group_id, member.id, ctx.person.id,
-                                                                  visible_closed_ids(ctx.uow, member))]
+        page = ctx.uow.threads.summaries(member.group_id, member.id, visible_closed_ids(ctx.uow, member), limit=room)
+        summaries += [(s, tag) for s in page]
     if not summaries:
         ctx.reply("thread.none")
         return
@@ -57,7 +64,7 @@ def threads(ctx: Context) -> None:
         "posts": {"t": "thread.posts_count", "params": {"count": s.posts}},
         "unread": {"t": "thread.unread_count", "params": {"count": s.unread}},
         "pin": "📌 " if s.thread.pinned else "", "lock": " 🔒" if s.thread.locked else ""}}
-        for s, tag in summaries[:30]]
+        for s, tag in summaries]
     ctx.reply("thread.list", lines=lines)
 
 

@@ -20,11 +20,16 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    literal_column,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.sealed import SealedText
+
+
+# Evaluated by the database in the INSERT of a member, however the row is written.
+NEWEST_POST = literal_column("(SELECT coalesce(max(posts.id), 0) FROM posts)")
 
 
 class Base(DeclarativeBase):
@@ -117,6 +122,10 @@ class Member(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     joined_at: Mapped[datetime]
     current_thread_id: Mapped[int | None] = mapped_column(Integer)
+    # The newest post of the deployment when the member joined (storage/threads_repo.py): older
+    # posts of others are unread for them until they open the thread; newer ones were fanned out
+    # to them, and those they got no full copy of are counted in ``thread_state.unseen``.
+    unread_from: Mapped[int] = mapped_column(Integer, default=NEWEST_POST, server_default=text("0"))
 
 
 class OutboxItem(Base):
@@ -190,7 +199,9 @@ class AppState(Base):
 
 class Thread(Base):
     __tablename__ = "threads"
-    __table_args__ = (Index("ix_threads_group_activity", "group_id", "last_activity_at"),)
+    __table_args__ = (Index("ix_threads_group_activity", "group_id", "last_activity_at"),
+                      # the order of /threads, walked for one page (storage/threads_repo.py)
+                      Index("ix_threads_group_order", "group_id", "pinned", "last_activity_at", "id"))
     id: Mapped[int] = mapped_column(primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
     # The creator's words, sealed under their member key (storage/sealed.py). When they are
@@ -212,7 +223,9 @@ class Post(Base):
 
     __tablename__ = "posts"
     __table_args__ = (Index("ix_posts_thread", "thread_id", "id"),
-                      Index("ix_posts_source", "source_account_id", "source_message_id"))
+                      Index("ix_posts_source", "source_account_id", "source_message_id"),
+                      # /threads counts a page's posts and unread posts from this index alone
+                      Index("ix_posts_thread_status", "thread_id", "status", "id", "author_member_id"))
     id: Mapped[int] = mapped_column(primary_key=True)
     thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
     author_member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
@@ -233,7 +246,14 @@ class Post(Base):
 
 
 class ThreadState(Base):
-    """Per member and thread: what they have read and whether they follow or muted it."""
+    """Per member and thread: what they have read and whether they follow or muted it.
+
+    ``unseen``: posts by others, newer than both ``last_read_post_id`` and the member's
+    ``unread_from``, that were fanned out while the member got no copy showing them (digest,
+    notifications off, a break, a muted thread, discreet notifications). Set to 0 when they
+    read the thread. Unread counts come from this, never from the delivery records, which
+    retention deletes (storage/threads_repo.py).
+    """
 
     __tablename__ = "thread_state"
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True)
@@ -241,6 +261,7 @@ class ThreadState(Base):
     last_read_post_id: Mapped[int] = mapped_column(Integer, default=0)
     follow: Mapped[bool | None] = mapped_column(Boolean)     # None: default, True: follow, False: muted
     page_before: Mapped[int | None] = mapped_column(Integer)  # for `more`: the oldest post shown
+    unseen: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class Draft(Base):

@@ -20,7 +20,7 @@ from typing import Iterable
 from sqlalchemy import and_, delete, exists, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session, aliased
 
-from bot.clock import Clock
+from bot.clock import Clock, as_utc
 from storage.models import Account, Delivery, OutboxItem
 
 DIRECT, BULK = 0, 1
@@ -311,15 +311,34 @@ class Outbox(_Repo):
         self.s.execute(delete(OutboxItem).where(OutboxItem.account_id.in_(accounts),
                                                 OutboxItem.status.in_(FINISHED)))
 
-    def purge_older_than(self, cutoff: datetime) -> int:
+    def purge_older_than(self, cutoff: datetime, batch: int = CHUNK) -> int:
         """Finished rows older than ``cutoff``, except the originals of copies still kept (an
-        edit renders in the mode the copy was sent in)."""
-        kept = select(Delivery.outbox_id)
-        result = self.s.execute(delete(OutboxItem).where(OutboxItem.status.in_(FINISHED),
-                                                         OutboxItem.created_at < cutoff,
-                                                         OutboxItem.id.not_in(kept))
-                                .execution_options(synchronize_session=False))
-        return result.rowcount or 0
+        edit renders in the mode the copy was sent in), in statements of at most ``batch``
+        rows (see ``purge_batch``)."""
+        total, after = 0, 0
+        while after is not None:
+            deleted, after = self.purge_batch(cutoff, batch, after)
+            total += deleted
+        return total
+
+    def purge_batch(self, cutoff: datetime, batch: int = CHUNK, after: int = 0) -> tuple[int, int | None]:
+        """One bounded step of the outbox retention: look at the next ``batch`` rows in id order
+        after ``after`` and delete those finished before ``cutoff`` and no longer needed.
+        Returns (rows deleted, where to go on) — None once the rows reach the cutoff, as ids
+        grow with time. A step is one short statement, so the caller can commit between steps
+        and never hold the write lock long; rows still unfinished (held for someone away) or
+        still the original of a kept copy are passed over, not read again and again."""
+        window = self.s.execute(select(OutboxItem.id, OutboxItem.created_at).where(OutboxItem.id > after)
+                                .order_by(OutboxItem.id).limit(batch)).all()
+        if not window:
+            return 0, None
+        first, last = window[0].id, window[-1].id
+        reached = len(window) < batch or as_utc(window[-1].created_at) >= cutoff
+        kept = exists().where(Delivery.outbox_id == OutboxItem.id)
+        result = self.s.execute(delete(OutboxItem).where(
+            OutboxItem.id.between(first, last), OutboxItem.status.in_(FINISHED),
+            OutboxItem.created_at < cutoff, ~kept).execution_options(synchronize_session=False))
+        return result.rowcount or 0, None if reached else last
 
     def count(self) -> int:
         return self.s.scalar(select(func.count()).select_from(OutboxItem)) or 0
@@ -356,12 +375,29 @@ class Deliveries(_Repo):
     def mark_deleted(self, delivery_id: int) -> None:
         self.s.execute(update(Delivery).where(Delivery.id == delivery_id).values(deleted=True))
 
-    def purge_older_than(self, cutoff: datetime) -> int:
+    def purge_older_than(self, cutoff: datetime, batch: int = CHUNK) -> int:
         """Copies sent before ``cutoff`` can no longer be edited, deleted or replied to through
-        the bot; the record of who received what goes with them."""
-        result = self.s.execute(delete(Delivery).where(Delivery.sent_at < cutoff)
+        the bot; the record of who received what goes with them (in bounded statements)."""
+        total = 0
+        while True:
+            deleted, more = self.purge_batch(cutoff, batch)
+            total += deleted
+            if not more:
+                return total
+
+    def purge_batch(self, cutoff: datetime, batch: int = CHUNK) -> tuple[int, bool]:
+        """Delete up to ``batch`` of the oldest delivery records sent before ``cutoff``: the
+        oldest rows in id order (ids grow with time), so the statement reads only what it
+        deletes and never scans the recent records. Returns (rows deleted, whether more may
+        be due)."""
+        window = self.s.execute(select(Delivery.id, Delivery.sent_at).order_by(Delivery.id).limit(batch)).all()
+        old = [row.id for row in window if as_utc(row.sent_at) < cutoff]
+        if not old:
+            return 0, False
+        result = self.s.execute(delete(Delivery).where(Delivery.id.between(old[0], old[-1]),
+                                                       Delivery.sent_at < cutoff)
                                 .execution_options(synchronize_session=False))
-        return result.rowcount or 0
+        return result.rowcount or 0, len(old) == len(window) == batch
 
     def count(self) -> int:
         return self.s.scalar(select(func.count()).select_from(Delivery)) or 0

@@ -4,11 +4,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, case, delete, exists, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, case, delete, func, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, aliased
 
 from bot.clock import Clock, as_utc
 from storage.models import Account, Delivery, Draft, Member, Person, Post, Report, Thread, ThreadState
+
+CHUNK = 5000          # bound IN lists (SQLite's variable limit, PostgreSQL plan size)
+
+
+def _upsert_for(session: Session):  # type: ignore[no-untyped-def]
+    """INSERT … ON CONFLICT for the session's database (both spell it the same way)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 @dataclass(frozen=True)
@@ -35,26 +43,51 @@ class Threads:
     def get(self, thread_id: int) -> Thread | None:
         return self.s.get(Thread, thread_id)
 
-    def summaries(self, group_id: int, member_id: int, person_id: int,
-                  closed_ids: list[int] = ()) -> list[ThreadSummary]:  # type: ignore[assignment]
-        """Open threads of a group, pinned first, then most recent activity, with unread counts.
+    def summaries(self, group_id: int, member_id: int,
+                  closed_ids: list[int] = (),  # type: ignore[assignment]
+                  limit: int | None = None, offset: int = 0) -> list[ThreadSummary]:
+        """One page of a group's open threads (and the closed ones given), pinned first, then
+        most recent activity, with post and unread counts computed for that page only.
 
         A post is unread when it is by someone else, newer than what the member last opened
-        with ``read``, and no copy showing its content was delivered to them.
+        with ``read``, and no copy showing its content was delivered to them. That is counted
+        from per-member state, not from delivery records (retention deletes those):
+        - posts up to the member's ``unread_from`` (older than the member) were never sent to
+          them, so each one newer than ``last_read_post_id`` is unread;
+        - newer posts were fanned out to them, and ``thread_state.unseen`` counts those they got
+          no full copy of (``note_unseen``). It can only overcount (a counted post deleted or
+          hidden later), so it is capped by the number of such posts still published.
         """
-        state = select(ThreadState.thread_id, ThreadState.last_read_post_id).where(
-            ThreadState.member_id == member_id).subquery()
-        seen = exists().where(Delivery.post_id == Post.id, Delivery.full.is_(True),
-                              Delivery.account_id.in_(select(Account.id).where(Account.person_id == person_id)))
-        unread = func.sum(case((and_(Post.id > func.coalesce(state.c.last_read_post_id, 0),
-                                     Post.author_member_id != member_id, ~seen), 1), else_=0))
-        q = (select(Thread, func.count(Post.id), unread)
-             .outerjoin(Post, and_(Post.thread_id == Thread.id, Post.status == "published"))
-             .outerjoin(state, state.c.thread_id == Thread.id)
-             .where(Thread.group_id == group_id, Thread.closed.is_(False) | Thread.id.in_(list(closed_ids)))
-             .group_by(Thread.id)
+        q = (select(Thread).where(Thread.group_id == group_id,
+                                  Thread.closed.is_(False) | Thread.id.in_(list(closed_ids)))
              .order_by(Thread.pinned.desc(), Thread.last_activity_at.desc(), Thread.id.desc()))
-        return [ThreadSummary(t, n or 0, int(u or 0)) for t, n, u in self.s.execute(q)]
+        if limit is not None:
+            q = q.limit(limit).offset(offset)
+        threads = list(self.s.scalars(q))
+        counts = self._counts(member_id, [t.id for t in threads]) if threads else {}
+        return [ThreadSummary(t, *counts.get(t.id, (0, 0))) for t in threads]
+
+    def _counts(self, member_id: int, thread_ids: list[int]) -> dict[int, tuple[int, int]]:
+        """thread id -> (published posts, unread posts) for a few threads, each count a range
+        read of ``ix_posts_thread_status`` (the index holds every column it needs)."""
+        member = self.s.get(Member, member_id)
+        oldest = member.unread_from if member is not None else 0
+        state = aliased(ThreadState)
+        last_read = func.coalesce(state.last_read_post_id, 0)
+        unseen = func.coalesce(state.unseen, 0)
+
+        def count(*cond):  # type: ignore[no-untyped-def]
+            return (select(func.count()).select_from(Post)
+                    .where(Post.thread_id == Thread.id, Post.status == "published", *cond).scalar_subquery())
+
+        by_others = (Post.author_member_id != member_id, Post.id > last_read)
+        never_sent = count(*by_others, Post.id <= oldest)
+        sent = count(*by_others, Post.id > oldest)
+        unread = never_sent + case((unseen > 0, case((sent < unseen, sent), else_=unseen)), else_=0)
+        q = (select(Thread.id, count(), unread)
+             .outerjoin(state, and_(state.thread_id == Thread.id, state.member_id == member_id))
+             .where(Thread.id.in_(thread_ids)))
+        return {t: (n or 0, int(u or 0)) for t, n, u in self.s.execute(q)}
 
     # posts ---------------------------------------------------------------
     def add_post(self, thread: Thread, author_member_id: int, body: str, reply_to: int | None,
@@ -119,9 +152,35 @@ class Threads:
         return row
 
     def mark_read(self, member_id: int, thread_id: int, post_id: int) -> None:
+        """Callers pass the newest post of the thread (the page shown, or one's own new post),
+        so nothing newer is left to count as unseen."""
         row = self.state(member_id, thread_id)
         if post_id > row.last_read_post_id:
             row.last_read_post_id = post_id
+            row.unseen = 0
+
+    def note_unseen(self, post: Post, group_id: int, shown_to: set[int]) -> int:
+        """A post was fanned out: count it as unseen for the group's members who got no copy
+        showing it (``shown_to`` holds those who did).
+
+        Why count the members left out rather than those served: most members get every post in
+        full, so they need no row and no write per post; the few on digest, off, a break, a
+        muted thread or discreet notifications get one upsert per post (in chunks), and a
+        delivery needs no bookkeeping at all. Members newer than the post (``unread_from``) and
+        the author are not counted. Returns how many members it was counted for."""
+        members = set(self.s.scalars(select(Member.id).where(
+            Member.group_id == group_id, Member.person_id.is_not(None), Member.id != post.author_member_id,
+            Member.unread_from < post.id)))
+        left_out = sorted(members - shown_to)
+        upsert = _upsert_for(self.s)
+        for start in range(0, len(left_out), CHUNK):
+            chunk = left_out[start:start + CHUNK]
+            rows = select(Member.id, literal(post.thread_id), literal(0), literal(1)).where(Member.id.in_(chunk))
+            stmt = upsert(ThreadState).from_select(["member_id", "thread_id", "last_read_post_id", "unseen"], rows)
+            self.s.execute(stmt.on_conflict_do_update(
+                index_elements=["member_id", "thread_id"], set_={"unseen": ThreadState.unseen + 1},
+                where=ThreadState.last_read_post_id < post.id))
+        return len(left_out)
 
     def follow_map(self, thread_id: int) -> dict[int, bool | None]:
         rows = self.s.execute(select(ThreadState.member_id, ThreadState.follow).where(

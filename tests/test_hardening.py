@@ -200,7 +200,11 @@ def _rows_linking(rt, account_ids: set[int], person_id: int, post_ids: set[int],
 
 
 async def test_6_after_a_fresh_start_no_row_links_the_old_posts_to_the_person(world) -> None:
-    rt, h = world()
+    from bot.scheduler import register_runtime
+    from handlers.privacy import retention_job
+    from storage.models import Delivery, OutboxItem
+    clock = FakeClock()
+    rt, h = world(clock)
     await group_of_three(h)
     await h.say("ann", "/new Old name thread\nwritten as Birch", message_id="a1")
     await h.say("ann", "/reply 1 second as Birch", message_id="a2")
@@ -218,6 +222,17 @@ async def test_6_after_a_fresh_start_no_row_links_the_old_posts_to_the_person(wo
     assert old_posts == {1, 2, 4}
     assert _rows_linking(rt, account_ids, person_id, old_posts, old.id) == []
     await h.say("ann", "/threads")                             # her old posts are not unread for Aspen
+    assert "#1 Old name thread — 3 posts, 0 unread" in h.last("ann")
+    # The copies of her old posts went to everyone but her, so the records of who received
+    # them still point at her by omission; retention deletes them (and nothing counts on them).
+    clock.advance(days=31)
+    register_runtime(rt.key, rt)
+    await retention_job(rt.key)
+    with rt.db.uow() as uow:
+        assert uow.session.scalars(select(Delivery).where(Delivery.post_id.in_(old_posts))).all() == []
+        assert uow.session.scalars(select(OutboxItem).where(OutboxItem.post_id.in_(old_posts))).all() == []
+    assert _rows_linking(rt, account_ids, person_id, old_posts, old.id) == []
+    await h.say("ann", "/threads")
     assert "#1 Old name thread — 3 posts, 0 unread" in h.last("ann")
 
 

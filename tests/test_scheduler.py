@@ -4,8 +4,9 @@ from __future__ import annotations
 
 
 from bot.clock import FakeClock
-from bot.scheduler import anonymity_reminders_job, purge_outbox_job
+from bot.scheduler import anonymity_reminders_job
 from handlers.notifications import digest_job
+from handlers.privacy import retention_job
 from tests.harness import Harness
 
 
@@ -14,7 +15,7 @@ async def test_jobs_are_built_at_start_from_plain_ids(make_runtime) -> None:
     await rt.start(scheduler=True, worker=False)
     try:
         jobs = {job.id: job for job in rt.scheduler.get_jobs()}
-        assert {"anonymity-reminders", "digest", "purge-outbox"} <= set(jobs)
+        assert {"anonymity-reminders", "digest", "privacy-retention"} <= set(jobs)
         for job in jobs.values():
             assert all(isinstance(arg, (str, int)) for arg in job.args)   # nothing to pickle
         assert str(jobs["digest"].trigger).startswith("cron[hour='18', minute='0'")
@@ -57,7 +58,7 @@ async def test_digest_job_and_outbox_purge_through_the_runtime_key(make_runtime)
         await rt.worker.drain()
         assert "#1 Evening: 1 new" in h.last("bob")
         clock.advance(days=8)
-        assert await purge_outbox_job(rt.key) > 0
+        assert (await retention_job(rt.key))["outbox"] > 0
         with rt.db.uow() as uow:
             assert uow.outbox.pending_count() == 0
     finally:
