@@ -1,10 +1,13 @@
 """The outbox worker: delivers queued messages, once each, in order per recipient.
 
-Work goes in batches: one transaction claims due rows (status ``sending``, at most one per
-recipient and lane) and renders each for its recipient; the sends run concurrently; one
-more transaction records the platform message ids and outcomes. A crash between the two
-leaves rows ``sending``; the next start sends them again, so at most the messages in
-flight at a crash can arrive twice, and nothing is lost.
+Work goes in batches: one transaction claims due rows (status ``sending``: per recipient and
+lane its first row and the run of due rows right behind it) and renders each for its
+recipient; the recipients' runs are sent concurrently, each run's messages one after another
+(a failure ends the run; the rows after it go back in line in their place); outcomes are
+recorded whenever the loop gets to them, so a run of quick sends (a page of ``read``) is one
+record, and slow sends are recorded one by one as they come. A crash before the record
+leaves rows ``sending``; the next start sends them again, so at most the messages in flight
+at a crash can arrive twice, and nothing is lost.
 
 Direct answers (lane 0) and bulk fan-out (lane 1) have their own loops, so an answer to
 a person never waits behind a fan-out batch.
@@ -13,21 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field, replace
 import secrets
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bot.clock import Clock, as_utc
-from bot.events import Rendered
+from bot.delivery_runs import Job, Outcome, send_one, send_runs
 from bot.render import Renderer
-from bot.transports.base import (
-    MessageGone, PermanentError, RetryAfter, SendError, Transport, TransientError, Unreachable,
-)
+from bot.transports.base import Transport
 from storage.db import OwnerLock
-from storage.repo import BULK, DIRECT, Claimed, Database, UnitOfWork
+from storage.repo import BULK, DIRECT, RUN, Claimed, Database, UnitOfWork
 
 log = logging.getLogger(__name__)
 LONG_OUTAGE_ATTEMPTS = 20
@@ -42,25 +42,6 @@ class OutcomesUnrecorded(Exception):
 
 def backoff(attempts: int) -> float:
     return min(2.0 ** attempts, MAX_BACKOFF)
-
-
-@dataclass
-class Job:
-    item: Claimed
-    platform: str
-    address: str
-    rendered: Rendered | None
-    target: str | None          # platform message id to edit or delete
-    prepared_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-
-
-@dataclass
-class Outcome:
-    job: Job
-    status: str                 # sent | rate | unreachable | gone | refused | retry
-    message_id: str | None = None
-    delay: float = 0.0
-    error: str = ""
 
 
 class OutboxWorker:
@@ -109,22 +90,14 @@ class OutboxWorker:
         """Claim, render, send and record one batch of a lane. Returns how many were claimed."""
         if not self._flush_unrecorded():
             raise OutcomesUnrecorded()   # claiming more now would only pile up unrecorded work
-        jobs, done_early = self._prepare(lane)
-        if not jobs:
+        runs, done_early = self._prepare(lane)
+        if not runs:
             return done_early
-        semaphore = asyncio.Semaphore(self.concurrency)
+        await send_runs(runs, self._send, self._record, self.concurrency)
+        return sum(len(run) for run in runs) + done_early
 
-        async def guarded(job: Job) -> Outcome:
-            async with semaphore:
-                return await self._send(job)
-
-        # Record outcomes as they come in, not once per batch: after a crash, every copy the
-        # platform confirmed must already be recorded, or it would be sent again.
-        running = {asyncio.ensure_future(guarded(job)) for job in jobs}
-        while running:
-            finished, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-            self._apply_safely([task.result() for task in finished])
-        return len(jobs) + done_early
+    async def _record(self, outcomes: list[Outcome]) -> None:
+        self._apply_safely(outcomes)
 
     def _apply_safely(self, outcomes: list[Outcome]) -> None:
         """A failure to record one outcome must not leave the others 'sending' forever.
@@ -180,29 +153,39 @@ class OutboxWorker:
         log.info("outbox: recorded %d outcomes that had waited for the database", len(pending))
         return True
 
-    def _prepare(self, lane: int) -> tuple[list[Job], int]:
-        jobs: list[Job] = []
+    def _prepare(self, lane: int) -> tuple[list[list[Job]], int]:
+        """Claim and render; the jobs come in runs, one per recipient, in the order to send."""
+        runs: dict[int, list[Job]] = {}
         finished: list[int] = []
+        ended: set[int] = set()
         with self.db.uow() as uow:
             claimed = uow.outbox.claim_due(self.batch, skip_locked=self.db.is_postgres, lane=lane,
-                                           owner=self.owner)
+                                           owner=self.owner, run=RUN)
             if not claimed:
                 return [], 0
             owners = uow.accounts.load([c.account_id for c in claimed])
             cache: dict = {}
-            for item in claimed:
+            behind: list[int] = []
+            for item in claimed:                       # id order: each run in its own order
+                if item.account_id in ended:
+                    behind.append(item.id)
+                    continue
                 try:
                     job = self._job(uow, item, owners.get(item.account_id), cache)
                 except Exception:   # a rendering bug must not block the others; retried later
                     log.exception("outbox item %d could not be prepared", item.id)
                     uow.outbox.retry_later(item.id, backoff(item.attempts), "prepare-failed")
+                    ended.add(item.account_id)          # the rest of the run waits for it
                     continue
                 if job is None:
                     finished.append(item.id)
-                elif job is not HELD:
-                    jobs.append(job)
+                elif job is HELD:
+                    ended.add(item.account_id)          # the whole account is held
+                else:
+                    runs.setdefault(item.account_id, []).append(job)
+            uow.outbox.put_back(behind)
             uow.outbox.finish_many(finished)
-        return jobs, len(finished)
+        return list(runs.values()), len(finished) + len(behind)
 
     def _job(self, uow: UnitOfWork, item: Claimed, owner: tuple | None, cache: dict) -> Job | object | None:
         """The prepared send, None when there is nothing to send any more, or HELD."""
@@ -237,41 +220,19 @@ class OutboxWorker:
         self._addresses.pop(account_id, None)
 
     async def _send(self, job: Job) -> Outcome:
-        transport = self.transports.get(job.platform)
-        if transport is None:
-            return Outcome(job, "rate", delay=60.0, error="transport-offline")
-        item = job.item
-        rendered = job.rendered
-        if rendered is not None and item.op == "send" and item.lane == DIRECT:
-            rendered = replace(rendered, urgent=True)
-        try:
-            if item.op == "send":
-                return Outcome(job, "sent", message_id=await transport.send(job.address, rendered))
-            if item.op == "edit":
-                await transport.edit(job.address, job.target, rendered)
-            else:
-                await transport.delete(job.address, job.target)
-            return Outcome(job, "sent")
-        except RetryAfter as exc:
-            return Outcome(job, "rate", delay=exc.seconds, error="rate-limited")
-        except Unreachable:
-            return Outcome(job, "unreachable")
-        except MessageGone:
-            return Outcome(job, "gone")
-        except PermanentError as exc:
-            return Outcome(job, "refused", error=f"refused:{str(exc)[:50]}")
-        except (TransientError, SendError, OSError, asyncio.TimeoutError) as exc:
-            return Outcome(job, "retry", error=exc.__class__.__name__)
-        except Exception as exc:   # a transport bug: keep the row and retry later
-            log.exception("transport %s failed unexpectedly", job.platform)
-            return Outcome(job, "retry", error=exc.__class__.__name__)
+        return await send_one(self.transports, job)
 
     def _apply(self, outcomes: list[Outcome]) -> None:
         deliveries: list[dict] = []
         done: list[int] = []
         with self.db.uow() as uow:
+            # First: rows not tried are back in line, so that a delay or hold of their
+            # recipient below applies to them too.
+            uow.outbox.put_back([o.job.item.id for o in outcomes if o.status == "back"])
             for out in outcomes:
                 item = out.job.item
+                if out.status == "back":
+                    continue
                 if out.status == "sent":
                     done.append(item.id)
                     # Only copies of posts are recorded (edits, deletes and replies need them).

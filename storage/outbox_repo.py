@@ -6,6 +6,11 @@ when a head finishes, so a claim reads only heads, through a small partial index
 order: its cost is one batch, not the backlog, and it needs no join or anti-join the
 PostgreSQL planner could get wrong on stale statistics.
 
+A claim takes each head with the run of consecutive due rows behind it (up to ``RUN``), so a
+direct answer of several messages (a page of ``read``) goes out in one claim/send/record
+cycle; the rows behind the head stay non-heads while they are ``sending``, and the head
+moves along as each finishes.
+
 Two processes on PostgreSQL can race (one queues for an idle recipient while the other
 finishes that recipient's head). ``claim_due`` therefore checks the few claimed rows
 against earlier unfinished rows of their recipients (cost per claimed row, not per pending
@@ -22,12 +27,13 @@ from sqlalchemy.orm import Session, aliased
 
 from bot.clock import Clock, as_utc
 from storage.models import Account, Delivery, OutboxItem
+from storage.outbox_runs import UNFINISHED, rows_behind, runs_query
 
 DIRECT, BULK = 0, 1
-UNFINISHED = ("pending", "sending", "held")
 FINISHED = ("done", "failed", "cancelled")
 # Spelled as in the partial indexes' predicate, so that SQLite sees that they apply.
 HEAD = text("outbox.head")
+RUN = 10              # rows of one recipient claimed together (sent one after another)
 CHUNK = 5000          # bound IN lists (SQLite's variable limit, PostgreSQL plan size)
 
 
@@ -160,17 +166,24 @@ class Outbox(_Repo):
         return q
 
     def claim_due(self, limit: int, skip_locked: bool, lane: int | None = None,
-                  owner: str | None = None) -> list[Claimed]:
-        """Claim due heads (at most the oldest unfinished row per account and lane), oldest first."""
+                  owner: str | None = None, run: int = 1) -> list[Claimed]:
+        """Claim due heads (the oldest unfinished row per account and lane), oldest first, each
+        followed by up to ``run - 1`` consecutive due rows of its recipient (id order)."""
         rows = self.s.execute(self.claim_query(limit, skip_locked, lane)).all()
         rows = self._really_first(rows)
         if not rows:
             return []
-        self.s.execute(update(OutboxItem).where(OutboxItem.id.in_([r.id for r in rows]))
-                       .values(status="sending", attempts=OutboxItem.attempts + 1, claimed_by=owner)
-                       .execution_options(synchronize_session=False))
+        behind = rows_behind(self.s, self.clock.now(), rows, run, skip_locked)
+        rows = sorted(rows + behind, key=lambda r: r.id)
+        for chunk in _chunks(r.id for r in rows):
+            self.s.execute(update(OutboxItem).where(OutboxItem.id.in_(chunk))
+                           .values(status="sending", attempts=OutboxItem.attempts + 1, claimed_by=owner)
+                           .execution_options(synchronize_session=False))
         return [Claimed(r.id, r.account_id, r.lane, r.op, r.kind, dict(r.payload or {}), r.post_id,
                         r.target_delivery_id, r.attempts + 1) for r in rows]
+
+    def runs_query(self, heads: dict[tuple[int, int], int], run: int):  # type: ignore[no-untyped-def]
+        return runs_query(self.s, heads, run)
 
     def _really_first(self, rows: list) -> list:  # type: ignore[type-arg]
         """Drop claimed heads that a race left behind an earlier unfinished row (the check costs
@@ -221,6 +234,14 @@ class Outbox(_Repo):
         if not count_attempt:
             values["attempts"] = OutboxItem.attempts - 1
         self.s.execute(update(OutboxItem).where(OutboxItem.id == item_id).values(**values))
+
+    def put_back(self, item_ids: list[int]) -> None:
+        """Claimed rows that were not tried (a row before them failed): back in line in their
+        place, their attempt not counted."""
+        for chunk in _chunks(item_ids):
+            self.s.execute(update(OutboxItem).where(OutboxItem.id.in_(chunk), OutboxItem.status == "sending")
+                           .values(status="pending", claimed_by=None, attempts=OutboxItem.attempts - 1)
+                           .execution_options(synchronize_session=False))
 
     def release_claims(self, item_ids: list[int], delay: float, error: str) -> None:
         """Rows this worker claimed but could not finish go back in line (still heads)."""

@@ -1,0 +1,172 @@
+"""A direct answer of several messages (read, more, help) goes out in one cycle, in order
+(issue 15 item 4): the claim takes a recipient's run of consecutive due rows, the worker
+sends them one after another and records them together."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import event, select
+
+from bot.clock import FakeClock
+from bot.transports.base import MemoryTransport, RetryAfter, TransientError, Unreachable
+from storage.models import OutboxItem
+from storage.repo import BULK, DIRECT
+from tests.harness import Harness
+from tests.test_outbox_claim import _accounts, _assert_heads, _walk
+
+
+class Commits:
+    """Transactions committed, and those of them that wrote something."""
+
+    def __init__(self, engine) -> None:  # type: ignore[no-untyped-def]
+        self.total = self.writes = 0
+        self._dirty: set[int] = set()
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "commit", self._commit)
+
+    def _statement(self, conn, cursor, statement, *_):  # type: ignore[no-untyped-def]
+        if statement.lstrip().split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            self._dirty.add(id(conn.connection.dbapi_connection))
+
+    def _commit(self, conn) -> None:  # type: ignore[no-untyped-def]
+        self.total += 1
+        key = id(conn.connection.dbapi_connection)
+        if key in self._dirty:
+            self.writes += 1
+            self._dirty.discard(key)
+
+
+class FailingNth(MemoryTransport):
+    """Fails the nth send to one address (counted from when it is armed)."""
+
+    def __init__(self) -> None:
+        super().__init__("memory")
+        self.address: str | None = None
+        self.nth = 0
+        self.error: Exception | None = None
+        self._count = 0
+
+    def arm(self, address: str, nth: int, error: Exception) -> None:
+        self.address, self.nth, self.error, self._count = address, nth, error, 0
+
+    async def send(self, address, message):  # type: ignore[no-untyped-def]
+        if address == self.address and self.error is not None:
+            self._count += 1
+            if self._count == self.nth:
+                error, self.error = self.error, None
+                raise error
+        return await super().send(address, message)
+
+
+async def _thread_of_five(h: Harness) -> None:
+    await h.onboard("ann", "Birch")
+    await h.onboard("bob", "Willow")
+    await h.say("ann", "/new Evenings\npost one")
+    for n in ("two", "three", "four", "five"):
+        await h.say("ann", f"post {n}")
+    h.clear()
+
+
+EXPECTED = ["#1 Evenings", "post one", "post two", "post three", "post four", "post five"]
+
+
+def _check(texts: list[str]) -> None:
+    assert len(texts) == len(EXPECTED)
+    for text, expected in zip(texts, EXPECTED):
+        assert expected in text, (text, expected)
+
+
+async def test_read_of_six_messages_is_one_cycle_and_in_order(make_runtime, db_url) -> None:
+    rt = make_runtime(url=db_url)
+    h = Harness(rt)
+    await _thread_of_five(h)
+    await h.say("bob", "/read 1", drain=False)
+    claims = []
+    real_prepare = rt.worker._prepare
+
+    def counting_prepare(lane):  # type: ignore[no-untyped-def]
+        jobs, early = real_prepare(lane)
+        if jobs or early:
+            claims.append(lane)
+        return jobs, early
+
+    rt.worker._prepare = counting_prepare
+    commits = Commits(rt.db.engine)
+    await rt.worker.drain()
+    _check(h.inbox("bob"))
+    assert claims == [DIRECT]                 # one claim/send/record cycle (it was six)
+    assert commits.writes <= 2                # the claim and the record (it was twelve)
+    assert commits.total <= 6                 # with the empty claims and drain's check (it was fifteen)
+    _assert_heads(rt)
+
+
+@pytest.mark.parametrize("error", [TransientError("502"), RetryAfter(5), Unreachable("blocked")],
+                         ids=["transient", "rate-limited", "unreachable"])
+async def test_a_failing_middle_message_keeps_the_rest_in_order(make_runtime, error) -> None:
+    clock = FakeClock()
+    mem = FailingNth()
+    rt = make_runtime(clock=clock, transports={"memory": mem})
+    h = Harness(rt)
+    await _thread_of_five(h)
+    mem.arm("bob", 3, error)
+    await h.say("bob", "/read 1")
+    assert len(h.inbox("bob")) == 2           # the third failed; nothing after it overtook it
+    _check(h.inbox("bob") + EXPECTED[2:])
+    with rt.db.uow() as uow:
+        acc = uow.accounts.find("memory", "bob")
+        rows = uow.session.execute(select(OutboxItem.status, OutboxItem.attempts, OutboxItem.head)
+                                   .where(OutboxItem.account_id == acc.id, OutboxItem.lane == DIRECT,
+                                          OutboxItem.status != "done").order_by(OutboxItem.id)).all()
+    waiting = "held" if isinstance(error, Unreachable) else "pending"
+    assert [r.status for r in rows] == [waiting] * 4
+    assert [r.head for r in rows] == [True, False, False, False]
+    assert [r.attempts for r in rows][1:] == [0, 0, 0]   # never tried: their attempts are not counted
+    _assert_heads(rt)
+    clock.advance(seconds=10)
+    if isinstance(error, Unreachable):
+        await h.say("bob", "/me", drain=False)           # writing again means he is back
+    await rt.worker.drain()
+    _check(h.inbox("bob")[:6])                # each exactly once, in order
+    _assert_heads(rt)
+
+
+async def test_direct_answers_of_several_recipients_keep_their_own_order(make_runtime, db_url) -> None:
+    rt = make_runtime(url=db_url)
+    mem: MemoryTransport = rt.transports["memory"]
+    with rt.db.uow() as uow:
+        accounts = [uow.accounts.find_or_create(Harness.user(f"m{i}"), uow.people, "en").id for i in range(4)]
+        for n in range(14):                   # more than one run's worth each
+            for a in accounts:
+                uow.outbox.add(a, {"key": "command.unknown", "params": {"command": f"x{n}"}}, lane=DIRECT)
+    await rt.worker.drain()
+    for i in range(4):
+        assert [t.split("\"")[1] for t in mem.texts(f"m{i}")] == [f"x{n}" for n in range(14)]
+    _assert_heads(rt)
+
+
+async def test_runs_on_a_fresh_postgres_with_stale_statistics_read_only_the_claimed_recipients(
+        make_runtime, pg_url) -> None:
+    rt = make_runtime(url=pg_url)
+    accounts = _accounts(rt, 2000)
+    with rt.db.engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE outbox")             # statistics of an empty outbox
+    with rt.db.uow() as uow:
+        for n in range(5):                                  # then a backlog of 10,000 rows
+            uow.outbox.add_many([{"account_id": a, "payload": {"mode": "fanout"}, "kind": "msg"}
+                                 for a in accounts])
+    with rt.db.uow() as uow:
+        heads = dict(uow.session.execute(select(OutboxItem.account_id, OutboxItem.id).where(
+            OutboxItem.head.is_(True), OutboxItem.account_id.in_(accounts[:100]))).all())
+        q = uow.outbox.runs_query({(a, BULK): i for a, i in heads.items()}, 10).compile(
+            rt.db.engine, compile_kwargs={"literal_binds": True})
+        plan = uow.session.connection().exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + str(q)).scalar()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    nodes = list(_walk(plan[0]["Plan"]))
+    touched = sum(n.get("Actual Rows", 0) + n.get("Rows Removed by Filter", 0) for n in nodes
+                  if n["Node Type"] in ("Seq Scan", "Index Scan", "Index Only Scan", "Bitmap Heap Scan"))
+    assert touched <= 1000, nodes                           # the 100 recipients' rows, not the backlog
+    with rt.db.uow() as uow:
+        claimed = uow.outbox.claim_due(100, skip_locked=True, lane=BULK, owner="t", run=10)
+    assert len(claimed) == 500 and len({c.account_id for c in claimed}) == 100
