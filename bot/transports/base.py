@@ -71,8 +71,11 @@ class MemoryTransport:
     address with its message id, so edits and deletes can be checked on every copy.
     """
 
-    def __init__(self, name: str = "memory") -> None:
+    def __init__(self, name: str = "memory", id_prefix: str = "") -> None:
         self.name = name
+        # Several processes sending to one database each need their own message ids, as
+        # a platform would give them (one counter per process would repeat them).
+        self.id_prefix = id_prefix
         self.sent: dict[str, list[SentMessage]] = {}
         self._by_id: dict[str, SentMessage] = {}
         self._dispatch: Dispatch | None = None
@@ -101,7 +104,8 @@ class MemoryTransport:
         self._maybe_fail(address)
         self._next_id += 1
         self.sends += 1
-        msg = SentMessage(str(self._next_id), address, message.text, message.buttons, message.document)
+        msg = SentMessage(f"{self.id_prefix}{self._next_id}", address, message.text, message.buttons,
+                          message.document)
         self.sent.setdefault(address, []).append(msg)
         self._by_id[msg.message_id] = msg
         return msg.message_id
