@@ -174,7 +174,8 @@ class Outbox(_Repo):
         if not rows:
             return []
         behind = rows_behind(self.s, self.clock.now(), rows, run, skip_locked)
-        rows = sorted(rows + behind, key=lambda r: r.id)
+        if behind:                     # the claim's order: lane, then id (each run in its order)
+            rows = sorted(rows + behind, key=lambda r: (r.lane, r.id))
         for chunk in _chunks(r.id for r in rows):
             self.s.execute(update(OutboxItem).where(OutboxItem.id.in_(chunk))
                            .values(status="sending", attempts=OutboxItem.attempts + 1, claimed_by=owner)
