@@ -15,12 +15,17 @@ from importlib import resources
 from typing import Iterable
 
 from moderation.checks import PUBLISH, Submission, Verdict, register
+from moderation.crisis_rules import away, composed_tier, contains, farewell_cues, match_at, spans
 from moderation.text import canon, clauses, phrase, tokens
 
 LANGS = ("en", "nb")
 SECTIONS = ("self", "intent", "topic", "needs_i", "fed_up", "negation", "past", "past_near", "recent", "third",
             "news", "figurative", "serious", "weak", "return", "soon",
-            "want", "death", "life", "pills", "amount", "routine", "think")
+            "want", "death", "life", "pills", "amount", "routine", "think",
+            # parts of the post-wide rules (moderation/crisis_rules.py)
+            "absent", "future", "away", "go", "place", "when", "activity", "possess", "method", "ready",
+            "method_routine", "final_open", "farewell_open", "open_ok", "pointless", "go_on", "everything",
+            "ending", "nobody", "notice", "gone", "self_say", "be_at", "better", "if_gone")
 FIRST_PERSON = {"i", "me", "my", "myself", "mine", "am", "jeg", "meg", "min", "mitt", "mine", "selv", "eg",
                 "æ", "mæ", "je"}
 THIRD_PERSON_NEAR = {"he", "she", "they", "his", "her", "their", "han", "hun", "de", "hans", "hennes",
@@ -47,6 +52,7 @@ FIRST_PERSON, THIRD_PERSON_NEAR = _canon_set(FIRST_PERSON), _canon_set(THIRD_PER
 I_OR_MODAL, FED_UP_OK, LIFE_WORDS = _canon_set(I_OR_MODAL), _canon_set(FED_UP_OK), _canon_set(LIFE_WORDS)
 _NOT_NEGATING = {canon(w) for w in ("stop", "help", "slutte", "la")}
 _WAS = _canon_set({"was", "were", "var"})
+_SUBJECT_I = _canon_set({"i", "jeg"})
 _YEAR = re.compile(r"\b(?:in|i|since|siden|fra) (?:19|20)\d\d\b")     # "in 2019", "i 2015"
 WINDOW = 3          # words between a negation/past cue and the phrase it changes
 
@@ -93,29 +99,7 @@ def lexicon(extra: tuple[str, ...] = ()) -> Lexicon:
     return Lexicon({s: tuple(v) for s, v in merged.items()}, {k: tuple(v) for k, v in first.items()})
 
 
-def _match_at(words: list[str], i: int, entry: Phrase) -> int:
-    """The end index if ``entry`` matches ``words`` from ``i`` (gaps "…" span 0–3 words), else -1."""
-    if not entry:
-        return i
-    head, rest = entry[0], entry[1:]
-    if head == "…":
-        for skip in range(0, 4):
-            end = _match_at(words, i + skip, rest)
-            if end >= 0:
-                return end
-        return -1
-    if i < len(words) and words[i] == head:
-        return _match_at(words, i + 1, rest)
-    return -1
-
-
-def _contains(words: list[str], entries: Iterable[Phrase], start: int = 0, stop: int | None = None) -> bool:
-    stop = len(words) if stop is None else stop
-    for entry in entries:
-        for i in range(max(start, 0), stop):
-            if words[i] == entry[0] and _match_at(words, i, entry) >= 0:
-                return True
-    return False
+_match_at, _contains = match_at, contains
 
 
 @dataclass(frozen=True)
@@ -136,14 +120,7 @@ def _hits(words: list[str], lex: Lexicon) -> list[Hit]:
 
 
 def _spans(words: list[str], entries: Iterable[Phrase]) -> list[tuple[int, int]]:
-    out = []
-    for i, word in enumerate(words):
-        for entry in entries:
-            if word == entry[0]:
-                end = _match_at(words, i, entry)
-                if end >= 0:
-                    out.append((i, end))
-    return out
+    return spans(words, entries)
 
 
 # Alone after a negation these are everyday ("I don't live there", "I won't wake up early"):
@@ -167,7 +144,12 @@ def _composed(words: list[str], lex: Lexicon) -> list[Hit]:
     for w_start, w_end in _spans(words, s["want"]):
         for d_start, d_end in deaths:
             between = words[w_end:d_start]
-            if w_end <= d_start <= w_end + 7 and not THIRD_PERSON_NEAR & set(between):
+            if not w_end <= d_start <= w_end + 7:
+                continue
+            if THIRD_PERSON_NEAR & set(between) or _OBJECTS & set(between) or _someone_was(between):
+                hits.append(Hit("other", w_start, d_end))      # "I wish he was dead": not the writer
+            elif words[d_end:d_end + 1] not in (["than"], ["enn"], ["with"], ["med"]):
+                # not "I'd rather die than sing", "I should end it with him"
                 hits.append(Hit("intent", w_start, d_end))
     for l_start, l_end in _spans(words, s["life"]):
         generic = tuple(words[l_start:l_end]) in _GENERIC_LIFE
@@ -184,6 +166,30 @@ def _composed(words: list[str], lex: Lexicon) -> list[Hit]:
             if abs(p_start - a_start) <= 5:
                 hits.append(Hit("intent", min(a_start, p_start), max(a_end, p_end)))
     return hits
+
+
+_OBJECTS = _canon_set({"him", "her", "them", "you", "ham", "henne", "dem", "deg", "dere", "it", "this", "that"})
+_BE_PAST = _canon_set({"was", "were", "would", "var", "ble", "is", "er"})
+
+
+_LIVE = _canon_set({"live", "leve", "bo"})
+# After "live in/with …" these keep it about life itself ("live in this world", "with this pain").
+_LIFE_ITSELF = _canon_set({"world", "verden", "pain", "smerte", "smerter", "smertene", "fear", "frykt", "body",
+                           "kroppen", "life", "livet", "hell", "helvete", "darkness", "mørket", "misery",
+                           "way", "måten", "feeling", "følelsen"})
+
+
+def _lives_somewhere(words: list[str], hit: "Hit") -> bool:
+    """A phrase ending in "live" followed by a place or a household ("in Oslo", "with my mum")."""
+    if hit.end >= len(words) or words[hit.end - 1] not in _LIVE or words[hit.end] not in _WHERE:
+        return False
+    rest = words[hit.end + 1:hit.end + 4]
+    return not _LIFE_ITSELF & set(rest)
+
+
+def _someone_was(between: list[str]) -> bool:
+    """ "wish my boss was dead": a "was" whose subject is not the writer."""
+    return any(w in _BE_PAST and (i == 0 or between[i - 1] not in FIRST_PERSON) for i, w in enumerate(between))
 
 
 def _subject_is_other(words: list[str], start: int) -> bool:
@@ -203,7 +209,9 @@ def _negated(words: list[str], lex: Lexicon, start: int) -> bool:
     for i in range(near, start):
         for entry in lex.sections["negation"]:
             end = _match_at(words, i, entry) if words[i] == entry[0] else -1
-            if 0 <= end <= start and tuple(words[end:end + 1]) not in _NOT_NEGATING:
+            # "not going to lie, I want to die": a new subject between starts another statement
+            if 0 <= end <= start and tuple(words[end:end + 1]) not in _NOT_NEGATING and \
+                    not _SUBJECT_I & set(words[end:start]):
                 return True
     return False
 
@@ -225,12 +233,24 @@ def _about_me(words: list[str], start: int) -> bool:
     return _subject_is_other(words, start) is False and any(w in FIRST_PERSON for w in words[max(0, start - 6):start])
 
 
-def clause_tier(words: list[str], lex: Lexicon) -> int:
+def clause_tier(words: list[str], lex: Lexicon, away: bool = False, routine: bool = False) -> int:
     """2 = first-person crisis, 1 = a mention (note), 0 = nothing."""
     best = 0
     s = lex.sections
     for hit in _hits(words, lex) + _composed(words, lex):
         slice_start = max(0, hit.start - WINDOW - 1)
+        if hit.section == "other":
+            best = max(best, 1)
+            continue
+        if _lives_somewhere(words, hit):
+            best = max(best, 1)          # "I don't want to live in this city anymore"
+            continue
+        if routine and _contains(words[hit.start:hit.end], s["method"]):
+            best = max(best, 1)          # "kjøpt tau til båten": a rope for the boat
+            continue
+        if away and _contains(words[hit.start:hit.end], s["absent"]):
+            best = max(best, 1)          # "I won't be here next week, I'm on holiday"
+            continue
         if hit.section == "needs_i" and (hit.start == 0 or words[hit.start - 1] not in I_OR_MODAL):
             best = max(best, 1)
             continue
@@ -286,6 +306,21 @@ def _weak_signals(clause_words: list[list[str]], lex: Lexicon) -> tuple[int, boo
     return len(found), soon
 
 
+def is_past(words: list[str], lex: Lexicon) -> bool:
+    s = lex.sections
+    return (_contains(words, s["past"]) or _YEAR.search(" ".join(words)) is not None) and \
+        not _contains(words, s["recent"])
+
+
+def _own_thought(plain_words: list[list[str]], lex: Lexicon) -> bool:
+    """Outside the quotes the writer says the quoted words are their own thought ("'I want to
+    die' is all I can think", "jeg tenker bare «jeg vil dø»"), not a song, a book or a friend."""
+    s = lex.sections
+    flat = [w for c in plain_words for w in c]
+    return bool(FIRST_PERSON & set(flat)) and (_contains(flat, s["think"]) or _contains(flat, s["self_say"])) \
+        and not _contains(flat, s["news"]) and not _contains(flat, s["third"])
+
+
 def assess(text: str, extra: tuple[str, ...] = ()) -> int:
     """The crisis tier of a whole text: 2 answer + alert, 1 quiet note, 0 nothing."""
     lex = lexicon(extra)
@@ -293,15 +328,24 @@ def assess(text: str, extra: tuple[str, ...] = ()) -> int:
     plain = _QUOTED.sub(" . ", text)
     best = 0
     clause_words = [tokens(c) for c in clauses(plain)]
+    gone = away(clause_words, lex)
+    routine = any(_contains(w, lex.sections["method_routine"]) for w in clause_words)
     for words in clause_words:
-        best = max(best, clause_tier(words, lex))
+        best = max(best, clause_tier(words, lex, gone, routine))
         if best == 2:
             return 2
-    weak, soon = _weak_signals(clause_words, lex)
-    if weak >= 2 or (weak and soon):
+    if composed_tier(clause_words, lex, _subject_is_other, lambda w: is_past(w, lex),
+                     lambda w: _contains(w, lex.sections["figurative"]) and not _contains(w, lex.sections["serious"])) == 2:
         return 2
-    if quoted and any(clause_tier(tokens(c), lex) for c in clauses(quoted)):
-        best = max(best, 1)
+    weak, soon = _weak_signals(clause_words, lex)
+    farewell = 0 if gone else farewell_cues(clause_words, lex)
+    if weak + farewell >= 2 or (weak and soon):
+        return 2
+    if quoted:
+        tier = max((clause_tier(tokens(c), lex) for c in clauses(quoted)), default=0)
+        if tier == 2 and _own_thought(clause_words, lex):
+            return 2
+        best = max(best, 1 if tier else 0)
     return best
 
 

@@ -28,7 +28,7 @@ _NB_ADDRESS = re.compile(rf"(?<![\w-])(?:[A-ZÆØÅa-zæøå][a-zæøåé.-]+{_N
 _EN_TYPES = (r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Close|Way|Crescent|Cres|Place|Pl|Court|Ct|"
              r"Terrace|Gardens|Grove|Square|Sq|Row|Mews|Park|Hill|Boulevard|Blvd|Walk|Rise|View)")
 _EN_ADDRESS = re.compile(rf"(?<![\w.,])\d{{1,4}}[A-Za-z]?,?\s+(?:[A-Z][a-z'’]+\s){{1,3}}{_EN_TYPES}\b\.?"
-                         rf"|\b(?:live|lives|living|moved|house is|flat is|address is)\s+(?:at|on|to)\s+"
+                         rf"|\b(?:(?:live|lives|living|moved|house is|flat is|address is)\s+(?:at|on|to)|address is)\s+"
                          rf"\d{{1,4}}[A-Za-z]?\s+(?:[A-Za-z'’]+\s){{1,3}}(?i:{_EN_TYPES})\b")
 _FAMOUS_STREETS = ("downing street", "baker street", "abbey road", "sesame street", "elm street", "wall street",
                    "penny lane", "privet drive")
@@ -61,8 +61,12 @@ def addresses(text: str) -> list[Hit]:
         if not _NOT_HOUSE_AFTER.match(text[m.end():m.end() + 12]):
             found.append(("address", m.group(), m.start()))
     for m in _EN_ADDRESS.finditer(text):
-        if not any(s in m.group().casefold() for s in _FAMOUS_STREETS):
-            found.append(("address", m.group(), m.start()))
+        # A famous street is a mention ("a museum on 221B Baker Street") unless it is stated as
+        # one's own address ("I live at 14 Baker Street"): the match then begins with the verb.
+        stated = m.group()[:1].isalpha()
+        if stated or not any(s in m.group().casefold() for s in _FAMOUS_STREETS):
+            skip = re.search(r"\d", m.group()).start()      # quote back "14 Baker Street", not the verb
+            found.append(("address", m.group()[skip:], m.start() + skip))
     for m in _POSTCODE.finditer(text):
         number, place = m.group(1), m.group(2)
         if 1900 <= int(number) <= 2099 or place.split()[0].casefold() in _NOT_PLACE:

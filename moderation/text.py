@@ -21,7 +21,40 @@ _EXPAND = {
     "cannot": ("can", "not"), "wont": ("will", "not"), "wouldnt": ("would", "not"),
     "isnt": ("is", "not"), "arent": ("are", "not"), "wasnt": ("was", "not"), "havent": ("have", "not"),
     "wanna": ("want", "to"), "gonna": ("going", "to"), "gotta": ("got", "to"), "2": ("to",), "u": ("you",),
+    "wana": ("want", "to"), "gona": ("going", "to"), "youre": ("you", "are"), "theyre": ("they", "are"),
+    "thats": ("that", "is"), "whats": ("what", "is"), "theres": ("there", "is"), "itll": ("it", "will"),
+    "youll": ("you", "will"), "theyll": ("they", "will"), "shouldnt": ("should", "not"),
+    "couldnt": ("could", "not"), "hadnt": ("had", "not"), "hasnt": ("has", "not"), "werent": ("were", "not"),
+    "aint": ("am", "not"), "idk": ("i", "do", "not", "know"), "ima": ("i", "am", "going", "to"),
+    "imma": ("i", "am", "going", "to"), "iam": ("i", "am"), "ikek": ("ikke",), "idag": ("i", "dag"),
+    "ikveld": ("i", "kveld"), "inatt": ("i", "natt"), "imorgen": ("i", "morgen"), "ikkje": ("ikke",),
 }
+
+
+# Contractions typed with an apostrophe ("I'll", "it's", "you're"); without it "ill" and "id"
+# are ordinary words, so only the unambiguous ones are in _EXPAND.
+_SUFFIX = {"ll": "will", "d": "would", "re": "are", "ve": "have", "m": "am"}
+# Nynorsk and dialect spellings -> the bokmål word the lists use (keys already squeezed:
+# "ikkje" -> "ikje"); "eg"/"æ" are "I", "meir" is "mer", "kje"/"itj" are "ikke".
+_DIALECT = {"ikje": "ike", "ikj": "ike", "kje": "ike", "itj": "ike", "inkje": "ingenting",
+            "eg": "jeg", "æ": "jeg", "je": "jeg", "mæ": "meg", "dæ": "deg", "sjølv": "selv", "sjøl": "selv",
+            "meir": "mer", "lengre": "lenger", "leva": "leve", "vere": "være", "vera": "være", "væra": "være",
+            "døy": "dø", "berre": "bare", "bære": "bare", "orkar": "orker", "orka": "orke", "klarar": "klarer",
+            "klara": "klare", "heile": "hele", "eit": "et", "ein": "en", "kva": "hva", "korleis": "hvordan",
+            "kvifor": "hvorfor", "dei": "de", "ho": "hun", "kjem": "komer", "einaste": "eneste",
+            "framleis": "fremdeles", "ønskjer": "ønsker", "ynskjer": "ønsker", "ynskje": "ønske",
+            "tenkjer": "tenker", "tenkje": "tenke", "nokon": "noen", "heime": "hjeme", "ska": "skal",
+            "sku": "skule", "veit": "vet", "gjer": "gjør", "gjere": "gjøre", "gjera": "gjøre", "tek": "tar",
+            "mykje": "mye", "selvmor": "selvmord"}
+# Progressive forms of the crisis verbs -> the base form, so "ending it tonight" is "end it
+# tonight" and each phrase need not be listed twice (keys squeezed: "cutting" -> "cuting").
+_STEM = {"ending": "end", "kiling": "kil", "hurting": "hurt", "cuting": "cut", "harming": "harm",
+         "hanging": "hang", "jumping": "jump", "taking": "take", "overdosing": "overdose", "starving": "starve",
+         "drowning": "drown", "poisoning": "poison", "living": "live", "existing": "exist",
+         "disapearing": "disapear", "swalowing": "swalow", "wanting": "want", "giving": "give",
+         "finishing": "finish", "stoping": "stop", "sucide": "suicide", "suicde": "suicide",
+         "suiside": "suicide", "sucidal": "suicidal", "suicdal": "suicidal", "myslef": "myself",
+         "mysef": "myself", "myselff": "myself", "slef": "self", "deleting": "delete"}
 
 
 def _strip_marks(text: str) -> str:
@@ -40,18 +73,34 @@ def _squeeze(word: str) -> str:
     return re.sub(r"(.)\1+", r"\1", word)
 
 
+def _final(word: str) -> str:
+    word = _squeeze(word)
+    word = _DIALECT.get(word, word)
+    return _STEM.get(word, word)
+
+
 @lru_cache(maxsize=65536)
 def canon(word: str) -> tuple[str, ...]:
     """One typed word -> its canonical token(s)."""
-    word = word.replace("'", "").replace("’", "").strip("!|*")
+    word = word.replace("’", "'").strip("'")
+    if "'" in word:
+        stem, _, suffix = word.rpartition("'")
+        if suffix in _SUFFIX and stem.isalpha():
+            return canon(stem) + (_SUFFIX[suffix] if suffix != "ll" else "wil",)
+        if suffix == "s" and stem.isalpha():         # "it's", "tonight's the night" (and "mum's")
+            return canon(stem) + ("is",)
+    word = word.replace("'", "").strip("!|*")
     if any(c.isalpha() for c in word) and any(not c.isalpha() for c in word):
         word = word.translate(_LEET)
     word = word.replace("*", "")
     if not word:
         return ()
     if word in _EXPAND:
-        return tuple(_squeeze(t) for t in _EXPAND[word])
-    return (_squeeze(word),)
+        return tuple(_final(t) for t in _EXPAND[word])
+    squeezed = _squeeze(word)
+    if squeezed in _EXPAND:                     # "wannna", "dontt"
+        return tuple(_final(t) for t in _EXPAND[squeezed])
+    return (_final(word),)
 
 
 def tokens(text: str) -> list[str]:
@@ -60,7 +109,14 @@ def tokens(text: str) -> list[str]:
     out: list[str] = []
     for m in _WORD.finditer(folded):
         out.extend(canon(m.group()))
+    for i in range(len(out) - 1):           # "ill be gone": "I'll" typed without the apostrophe
+        if out[i] == "il" and out[i + 1] in _AFTER_ILL:
+            out[i:i + 1] = ["i", "wil"]
     return out
+
+
+_AFTER_ILL = {"be", "never", "just", "do", "go", "end", "kil", "take", "make", "miss", "finaly", "probably", "not",
+              "jump", "hurt", "cut", "die", "try", "stop", "disapear", "leave", "say", "let"}
 
 
 _CLAUSE = re.compile(r"[.!?;,:\n]+|\s[-–—]\s|\s(?:but|men)\s", re.IGNORECASE)
