@@ -1,6 +1,6 @@
 """Recall and false alarms of the safety checks on the labelled posts in tests/data/.
 
-    python -m bench.safety [--misses] [--data FILE] [--local Fjordvik,...]
+    python -m bench.safety [--misses] [--data FILE ...] [--local Fjordvik,...] [--console]
 
 For each check (disclosure, crisis) and language: recall (labelled positives the check
 catches) and false-alarm rate (labelled negatives it fires on), then the time per post for
@@ -19,6 +19,10 @@ from moderation.crisis import assess
 from moderation.disclosure_detect import detect
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "safety_posts.txt"
+# Every labelled set: the first one the rules were built on, then held-out sets that were
+# written by others and run once before any rule was changed for them.
+SETS = tuple(DATA.parent / f"{name}.txt" for name in
+             ("safety_posts", "safety_holdout", "safety_holdout2", "safety_blind"))
 LOCAL = ("Fjordvik", "Nordby")          # the set's configured local place names
 TARGETS = {"disclosure": (0.95, 0.05), "crisis": (0.95, 0.10)}
 MAX_MS = 2.0
@@ -105,6 +109,12 @@ def run(posts: list[Post], local: tuple[str, ...] = LOCAL, rounds: int = 3) -> R
 
 
 def report(result: Result, out=sys.stdout) -> None:  # type: ignore[no-untyped-def]
+    report_rows(result, out)
+    out.write(f"time per post (both checks, one core): {result.ms_per_post:.3f} ms (target < {MAX_MS} ms)\n")
+    out.write("all targets met\n" if result.meets_targets() else "TARGETS NOT MET\n")
+
+
+def report_rows(result: Result, out=sys.stdout) -> None:  # type: ignore[no-untyped-def]
     out.write(f"{'check':<11}{'lang':<6}{'recall':>8}{'false alarms':>14}{'pos':>6}{'neg':>6}\n")
     for check in TARGETS:
         rows = sorted((lang, t) for (c, lang), t in result.tallies.items() if c == check)
@@ -112,22 +122,63 @@ def report(result: Result, out=sys.stdout) -> None:  # type: ignore[no-untyped-d
             out.write(f"{check:<11}{lang:<6}{t.recall:>8.1%}{t.false_alarms:>14.1%}{t.tp + t.fn:>6}{t.fp + t.tn:>6}\n")
         recall, fa = TARGETS[check]
         out.write(f"{'':<11}target: recall ≥ {recall:.0%}, false alarms ≤ {fa:.0%}\n")
-    out.write(f"time per post (both checks, one core): {result.ms_per_post:.3f} ms (target < {MAX_MS} ms)\n")
-    out.write("all targets met\n" if result.meets_targets() else "TARGETS NOT MET\n")
+
+
+def console(posts: list[Post], local: tuple[str, ...], modes: tuple[str, ...], misses: bool,
+            out=sys.stdout) -> bool:  # type: ignore[no-untyped-def]
+    """The same posts through the console app (bench/safety_console.py): what the author saw,
+    per way of posting, and where it differs from the detector."""
+    from bench.safety_console import run_console
+    seen = run_console([p.text for p in posts], modes, local)
+    ok = True
+    for mode in modes:
+        tallies: dict[tuple[str, str], Tally] = {}
+        differ = []
+        for index, post in enumerate(posts):
+            got = seen.get((index, mode))
+            if got is None:
+                continue
+            for check, label, fired, direct in (
+                    ("disclosure", post.disclosure, got.disclosure, bool(detect(post.text, local=local))),
+                    ("crisis", post.crisis, got.crisis, assess(post.text) == 2)):
+                tallies.setdefault((check, post.lang), Tally()).add(label, fired)
+                if fired != direct:
+                    differ.append((check, fired, post))
+        result = Result(tallies, 0.0, [])
+        out.write(f"\nconsole, {mode}: {sum(1 for i, m in seen if m == mode)} posts\n")
+        report_rows(result, out)
+        out.write(f"differs from the detector: {len(differ)}\n")
+        for check, fired, post in differ if misses else ():
+            out.write(f"  {check:<11}{'console only' if fired else 'detector only':<14}{post.lang}  {post.text}\n")
+        ok = ok and all(result.total(c).recall >= r and result.total(c).false_alarms <= f
+                        for c, (r, f) in TARGETS.items())
+    return ok
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, nargs="+", default=[DATA])
+    parser.add_argument("--all", action="store_true", help="every labelled set in tests/data, one by one")
     parser.add_argument("--local", default=",".join(LOCAL), help="local place names, comma-separated")
     parser.add_argument("--misses", action="store_true", help="list the posts each check got wrong")
+    parser.add_argument("--console", action="store_true",
+                        help="also post each text through the console app (plain, reply, /new, title)")
+    parser.add_argument("--modes", default="plain,reply,new,title", help="console ways of posting")
     args = parser.parse_args(argv)
-    result = run(load(args.data), tuple(n for n in args.local.split(",") if n.strip()))
-    report(result)
-    if args.misses:
-        for check, what, post in result.misses:
-            print(f"{check:<11}{what:<12}{post.lang}  {post.text}")
-    return 0 if result.meets_targets() else 1
+    local = tuple(n for n in args.local.split(",") if n.strip())
+    ok = True
+    for path in (SETS if args.all else args.data):
+        print(f"== {path.name}")
+        posts = load(path)
+        result = run(posts, local)
+        report(result)
+        ok = ok and result.meets_targets()
+        if args.misses:
+            for check, what, post in result.misses:
+                print(f"{check:<11}{what:<12}{post.lang}  {post.text}")
+        if args.console:
+            ok = console(posts, local, tuple(m for m in args.modes.split(",") if m), args.misses) and ok
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
