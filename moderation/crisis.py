@@ -25,7 +25,8 @@ SECTIONS = ("self", "intent", "topic", "needs_i", "fed_up", "negation", "past", 
             # parts of the post-wide rules (moderation/crisis_rules.py)
             "absent", "future", "away", "go", "place", "when", "activity", "possess", "method", "ready",
             "method_routine", "final_open", "farewell_open", "open_ok", "pointless", "go_on", "everything",
-            "ending", "nobody", "notice", "gone", "self_say", "be_at", "better", "if_gone")
+            "ending", "nobody", "notice", "gone", "self_say", "be_at", "better", "if_gone",
+            "at_hand", "take_all", "jump_place", "jump")
 FIRST_PERSON = {"i", "me", "my", "myself", "mine", "am", "jeg", "meg", "min", "mitt", "mine", "selv", "eg",
                 "æ", "mæ", "je"}
 THIRD_PERSON_NEAR = {"he", "she", "they", "his", "her", "their", "han", "hun", "de", "hans", "hennes",

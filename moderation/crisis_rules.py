@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable
 
+from moderation.text import canon
+
 if TYPE_CHECKING:
     from moderation.crisis import Lexicon
 
@@ -125,6 +127,35 @@ def _method_ready(clause_words: list[list[str]], lex: "Lexicon") -> bool:
     return False
 
 
+_ALL = frozenset(t for w in ("all", "alle", "every", "whole", "hele", "them", "dem") for t in canon(w))
+
+
+def _amount(words: list[str], lex: "Lexicon") -> bool:
+    return contains(words, lex.sections["amount"]) or any(w in _ALL or w.isdigit() for w in words)
+
+
+def _method_at_hand(clause_words: list[list[str]], lex: "Lexicon") -> bool:
+    """The means named with where they are, now ("the blade is right next to me", "sitter med alle
+    tablettene foran meg"), or a plan to take them all soon ("tar alle i natt")."""
+    s = lex.sections
+    if _any(clause_words, s["method_routine"]) or _any(clause_words, s["routine"]):
+        return False
+    named = [n for n, words in enumerate(clause_words) if contains(words, s["method"]) or contains(words, s["pills"])]
+    if not named:
+        return False
+    for n in named:
+        words = clause_words[n]
+        # pills in front of someone are every evening's; all of them, counted, are not
+        hard = contains(words, s["method"]) and not contains(words, s["pills"])
+        if contains(words, s["at_hand"]) and (hard or _amount(words, lex)):
+            return True
+    for words in clause_words[named[0]:]:
+        for _, t_end in spans(words, s["take_all"]):
+            if contains(words, s["soon"], t_end) or contains(words, s["recent"], t_end):
+                return True
+    return False
+
+
 def _pointless(words: list[str], lex: "Lexicon") -> bool:
     s = lex.sections
     for _, p_end in spans(words, s["pointless"]):
@@ -137,9 +168,19 @@ def _all_over(words: list[str], lex: "Lexicon") -> bool:
     s = lex.sections
     for _, w_end in spans(words, s["want"]):
         for _, e_end in spans(words, s["everything"], w_end, w_end + 3):
-            if contains(words, s["ending"], e_end, e_end + 3):
-                return True
+            for _, o_end in spans(words, s["ending"], e_end, e_end + 3):
+                if words[o_end:o_end + 1] not in (["with"], ["so"], ["med"], ["så"]):   # "over with"
+                    return True
     return False
+
+
+def _jump_there(clause_words: list[list[str]], lex: "Lexicon") -> bool:
+    """A wish to jump where one stands ("I'm at the train station and I want to jump")."""
+    s = lex.sections
+    if not _any(clause_words, s["jump_place"]) or _any(clause_words, s["activity"]):
+        return False
+    return any(contains(words, s["jump"], w_end, w_end + 3)
+               for words in clause_words for _, w_end in spans(words, s["want"]))
 
 
 def _unnoticed(words: list[str], lex: "Lexicon") -> bool:
@@ -157,7 +198,8 @@ def _better_gone(words: list[str], lex: "Lexicon") -> bool:
     return any(contains(words, s["if_gone"], b_end, b_end + 4) for _, b_end in spans(words, s["better"]))
 
 
-_TOOK = frozenset({"took", "taken", "swalowed", "tok", "tat", "svelget", "svelgde", "take", "ta", "tar", "swalow"})
+_TOOK = frozenset(t for w in ("took", "taken", "swallowed", "tok", "tatt", "svelget", "svelgde", "take", "ta", "tar",
+                                "swallow") for t in canon(w))
 
 
 def _many_pills(words: list[str], lex: "Lexicon") -> bool:
@@ -202,7 +244,7 @@ def composed_tier(clause_words: list[list[str]], lex: "Lexicon", other, past, fi
         return 0
     if not away(clause_words, lex) and _absent_soon(live, lex, other):
         return 2
-    if _high_place(live, lex) or _method_ready(live, lex):
+    if _high_place(live, lex) or _method_ready(live, lex) or _method_at_hand(live, lex) or _jump_there(live, lex):
         return 2
     for words in live:
         if _pointless(words, lex) or _all_over(words, lex) or _unnoticed(words, lex) or \

@@ -125,11 +125,13 @@ def institutions(text: str, local: Iterable[str] = ()) -> list[Hit]:
 
 
 _WORK_CUE = re.compile(
-    r"\b(?:i\s+(?:work|am working|volunteer|teach|study)\s+(?:at|for)|i\s+attend|"
+    r"\b(?:i\s+(?:work|am working|volunteer|teach|study)(?:\s+(?:nights|days|evenings|weekends|shifts|"
+    r"part-time|part time|full-time|full time|as\s+an?\s+\w+|in\s+the\s+\w+))?\s+(?:at|for)|i\s+attend|"
     r"i'm\s+(?:working|a student|studying|employed)\s+at|i am\s+(?:working|a student|studying|employed)\s+at|"
     r"my\s+(?:workplace|job|employer|office|school|uni|kid'?s school|son'?s school|daughter'?s school)\s+(?:is|at)|"
     r"(?:work|working|employed|a student|studying|a nurse|a teacher|a cashier|an apprentice)\s+at|"
-    r"jobber\s+(?:på|hos|ved|for)|er\s+ansatt\s+(?:på|i|hos|ved)|"
+    r"jobber(?:\s+(?:natt|dag|kveld|helg|deltid|heltid|som\s+\w+|i\s+(?:kassa|kassen|butikken|resepsjonen|"
+    r"kantina|kantinen|baren|lageret)))?\s+(?:på|hos|ved|for)|er\s+ansatt\s+(?:på|i|hos|ved)|"
     r"arbeider\s+(?:på|hos|ved)|jobb(?:en)?\s+(?:min\s+)?(?:på|hos)|går\s+på|studerer\s+(?:på|ved)|"
     r"elev\s+(?:på|ved)|lærling\s+(?:på|hos)|jobben\s+min\s+er|skolen\s+min\s+(?:er|heter)|"
     r"sykepleier\s+(?:på|ved)|lærer\s+(?:på|ved))\s+"

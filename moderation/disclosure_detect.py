@@ -117,6 +117,8 @@ _USERNAME = re.compile(r"\b(?:user ?name|brukernavn(?:et)?|handle|nick(?:name)?|
                        re.I)
 _ADD_ME = re.compile(rf"\b(?:add|find|follow|message|dm|legg til|følg|finn|send)\s+(?:me|meg)\s+(?:on|at|på)\s+"
                      rf"{_PLATFORMS}\s*(?::|\bas\b|\bsom\b)?\s*@?([A-Za-z0-9_.]{{3,30}})", re.I)
+_DISCRIMINATOR = re.compile(r"(?<![\w#@])(?!(?:issue|ticket|order|case|room|item|nr|no|sak|ordre|rom|bug|pr)#)"
+                            r"[A-Za-z][\w.]{1,31}#\d{4}(?!\d)", re.I)
 _NOT_ACCOUNT = frozenset("""not down private deleted gone off on the a my and but or if so too also og men ikke
 privat slettet borte weird dead dying full quiet stille broken ødelagt is er where hvor my mitt min just bare
 later senere""".split())
@@ -138,6 +140,9 @@ def accounts(text: str) -> list[Finding]:
         if m.group(1).casefold() in _HANDLE_WORDS or any(f.start <= m.start() < f.end for f in found):
             continue
         found.append(Finding("handle", m.group(), m.start()))
+    for m in _DISCRIMINATOR.finditer(text):          # "rowanthefox#4821": an old-style Discord tag
+        if not any(f.start <= m.start() < f.end for f in found):
+            found.append(Finding("handle", m.group(), m.start()))
     for pattern in (_NAMED_ACCOUNT, _ADD_ME, _USERNAME):
         for m in pattern.finditer(text):
             if m.group(1).casefold() in _NOT_ACCOUNT or any(f.start <= m.start(1) < f.end for f in found):
@@ -230,6 +235,17 @@ _MY_NAME = re.compile(rf"\b(?:my (?:real |full )?name is|my name's|call me|jeg h
                       rf"mitt (?:ekte )?navn er|i am called|i'm called)\s+({_CAP})", re.I)
 
 
+# Someone the writer knows ("my neighbour Kari Nordmann", "naboen min …"): a famous or
+# placeholder name after one of these is a real person here.
+_RELATION = re.compile(r"\b(?:my|min|mi|mitt)\s+(?:neighbou?r|friend|boss|manager|colleague|sister|brother|mum|mom|"
+                       r"dad|aunt|uncle|cousin|ex|partner|wife|husband|boyfriend|girlfriend|teacher|doctor|therapist|"
+                       r"nabo|venn|venninne|sjef|kollega|søster|bror|mamma|pappa|tante|onkel|fetter|kusine|"
+                       r"kjæreste|kone|mann|lærer|lege|terapeut)\s*,?\s*$|"
+                       r"\b(?:naboen|vennen|venninna|venninnen|sjefen|kollegaen|søsteren|broren|tanta|onkelen|"
+                       r"kjæresten|læreren|legen|terapeuten|eksen)\s+(?:min|mi|mitt)\s*,?\s*$", re.I)
+_FUNCTION_AFTER_NAME = frozenset("""og and er is i am from fra og men but her here""".split())
+
+
 def famous_near(text: str, start: int, end: int) -> bool:
     window = text[max(0, start - 30):end + 30].casefold()
     return any(f in window for f in name_lists().famous)
@@ -267,15 +283,20 @@ def names(text: str, pseudonym: str = "") -> list[Finding]:
             elif not between.strip() == "" or "\n" in between:
                 break
             if _is_full_name(m.group(), words[j].group(), lists) and \
-                    not famous_near(text, m.start(), words[j].end()):
+                    (_RELATION.search(text[max(0, m.start() - 30):m.start()]) or
+                     not famous_near(text, m.start(), words[j].end())):
                 found.append(Finding("name", text[m.start():words[j].end()], m.start()))
                 break
     pseudo = pseudonym.casefold()
     for m in _MY_NAME.finditer(text):
         given = m.group(1)
-        if given.casefold() != pseudo and given.capitalize() in lists.first and \
+        # "jeg heter Line Bakke": a first and last name after the introduction, listed or not
+        full = re.match(rf"\s+({_CAP})\b", text[m.end():])
+        full_name = full is not None and full.group(1).casefold() not in _FUNCTION_AFTER_NAME
+        if given.casefold() != pseudo and (given.capitalize() in lists.first or full_name) and \
                 not any(f.start <= m.start(1) < f.end for f in found):
-            found.append(Finding("name", m.group(), m.start()))
+            end = m.end() + full.end() if full_name else m.end()
+            found.append(Finding("name", text[m.start():end], m.start()))
     return found
 
 

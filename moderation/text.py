@@ -103,9 +103,17 @@ def canon(word: str) -> tuple[str, ...]:
     return (_final(word),)
 
 
+_DOTTED = re.compile(r"\b(?:[^\W\d_]\.){2,}[^\W\d_]?\b")       # "k.m.s" -> "kms"
+# A zero for "ø" in the Norwegian words ("d0", "d0d"): tried only where it makes one of these.
+_OSLASH = {"dø", "død", "dør", "døde", "døden", "dødd"}
+
+
 def tokens(text: str) -> list[str]:
     """The canonical tokens of a text (no sentence structure)."""
     folded = _strip_marks(text.casefold().replace("’", "'"))
+    if "0" in folded:
+        folded = re.sub(r"\b\w*0\w*\b", lambda m: m.group().replace("0", "ø")
+                        if m.group().replace("0", "ø") in _OSLASH else m.group(), folded)
     out: list[str] = []
     for m in _WORD.finditer(folded):
         out.extend(canon(m.group()))
@@ -123,6 +131,8 @@ _CLAUSE = re.compile(r"[.!?;,:\n]+|\s[-–—]\s|\s(?:but|men)\s", re.IGNORECASE
 
 
 def clauses(text: str) -> list[str]:
+    if "." in text:                 # "k.m.s" is one word, not three sentences
+        text = _DOTTED.sub(lambda m: m.group().replace(".", ""), text)
     return [c for c in _CLAUSE.split(text) if c.strip()]
 
 

@@ -1,0 +1,80 @@
+"""The crisis and disclosure rules are general: each case is one rule composed from parts,
+with what undoes it (moderation/crisis_rules.py, moderation/text.py)."""
+from __future__ import annotations
+
+import pytest
+
+from moderation.crisis import assess
+from moderation.disclosure_detect import detect
+
+
+@pytest.mark.parametrize("text", [
+    "I'm done. Goodbye.",                                    # finality + farewell, each at a clause end
+    "Jeg er ferdig. Ha det.",
+    "I won't be here next week",                             # absence + a near future
+    "jeg kommer ikke til å være her neste uke",
+    "going to the bridge after work",                        # a high place + a time
+    "I'm writing this from the roof of my building",         # there now
+    "I have the rope ready",                                 # a method + readiness
+    "the blade is right next to me",                         # a method at hand
+    "nå sitter jeg her med alle tablettene foran meg",
+    "What's the point of living anymore",                    # pointlessness + going on
+    "I want it all to be over",                              # everything ending
+    "Nobody will notice when I'm gone",
+    "everyone would be happier if I just disappeared",
+    "I took 20 paracetamol an hour ago",                     # a count of pills
+    "I never thought I'd say this but I want to die",
+    "not going to lie, I want to die",                       # a new subject ends the negation
+    "eg vil ikkje leva meir",                                # nynorsk / dialect
+    "æ orkar ikkje meir",
+    "im gonna kms",                                          # missing apostrophes, slang
+    "ill be gone by tomorrow",
+    "k.m.s tonight fr",                                      # dotted letters
+    "har lyst til å d0",                                     # a zero for ø
+    "Nothing matters anymore, I'm ending it tonight",        # -ing forms
+])
+def test_crisis_composed_from_general_parts(text: str) -> None:
+    assert assess(text) == 2
+
+
+@pytest.mark.parametrize("text", [
+    "I'm done with my exams, goodbye stress!",               # finality with an object, farewell to a thing
+    "Thanks all, bye!",                                      # farewells count once together
+    "I'm not going to be here next week, I'm on holiday",    # away for a reason
+    "I won't be here tomorrow, I have a doctor's appointment",
+    "we're going to the bridge to watch the fireworks tonight",
+    "going to the bridge club after work",
+    "I keep my meds next to me on the nightstand so I don't forget",
+    "jeg har kjøpt tau til båten",
+    "I want it all to be over with so I can relax",
+    "I don't want to live in this city anymore",
+    "I'd rather die than sing karaoke",
+    "I want this week to be over",
+    "ingen kommer til å merke om jeg drar tidlig",
+])
+def test_the_same_parts_in_everyday_use_are_not_a_crisis(text: str) -> None:
+    assert assess(text) < 2
+
+
+def test_a_wish_that_someone_else_were_dead_is_no_crisis_answer_but_a_note() -> None:
+    assert assess("I wish he was dead") == 1
+    assert assess("I wish my boss was dead") == 1
+    assert assess("I wish I was dead") == 2
+
+
+@pytest.mark.parametrize("text, part", [
+    ("I live at 14 Baker Street", "14 Baker Street"),        # a famous street stated as one's address
+    ("dm me on discord, it's rowanthefox#4821", "rowanthefox#4821"),
+    ("my neighbour Kari Nordmann keeps banging on my wall", "Kari Nordmann"),   # someone the writer knows
+    ("Hei! Jeg heter Line Bakke og er ny her.", "Jeg heter Line Bakke"),
+    ("I work nights at St. Olavs hospital", "I work nights at St. Olavs hospital"),
+    ("jobber i kassa på Coop Extra Nordbyen", "jobber i kassa på Coop Extra Nordbyen"),
+])
+def test_disclosure_rules_that_generalise(text: str, part: str) -> None:
+    assert part in [f.text for f in detect(text)]
+
+
+@pytest.mark.parametrize("text", ["a museum at 221b Baker Street", "Ola Nordmann er et eksempel", "ticket#4821 is closed",
+                                  "I work nights at the hospital"])
+def test_disclosure_exemptions_still_hold(text: str) -> None:
+    assert not detect(text)
