@@ -148,8 +148,8 @@ class PrivacySection(_Strict):
     # Records of which chat got which copy of a post exist only so that edits and deletes reach
     # the copies; after this, editing or deleting changes the stored post but not old copies.
     delivery_retention_days: int = Field(default=30, ge=1, le=36500)
-    # Finished outbox rows (what was sent to whom); the original of a copy whose delivery
-    # record is still kept stays as long as that record (an edit is rendered like it).
+    # Finished outbox rows (what was sent to whom, never the text). An edit of an older copy
+    # is rendered from its delivery record (storage/outbox_repo.py copy_mode).
     outbox_retention_days: int = Field(default=7, ge=1, le=36500)
     # A person whose identity an operator looked up (break-glass) is told after this many days
     # (0 = at once): a delay may be needed while, say, a safeguarding concern is handled.

@@ -109,7 +109,9 @@ def erase_person(uow: UnitOfWork, person_id: int, removed_title: str) -> int:
     removed, threads = personal_data.blank_authored(uow.session, refs, removed_title)
     for delivery in personal_data.copies_naming(uow.session, refs, threads):
         original = uow.outbox.get(delivery.outbox_id)
-        payload = dict(original.payload) if original is not None and original.payload else {"mode": "fanout"}
+        # Without its original (outbox retention), a copy that showed the post is edited as one.
+        fallback = {"mode": "read" if delivery.full else "fanout"}
+        payload = dict(original.payload) if original is not None and original.payload else fallback
         # Rendered when it is sent, after the erasure: as "[removed]", without their name.
         uow.outbox.add(delivery.account_id, payload, lane=BULK, kind="post", op="edit",
                        post_id=delivery.post_id, target_delivery_id=delivery.id)

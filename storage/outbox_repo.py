@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from sqlalchemy import and_, delete, exists, func, insert, literal, select, text, update
+from sqlalchemy import and_, case, delete, exists, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from bot.clock import Clock, as_utc
@@ -35,6 +35,15 @@ FINISHED = ("done", "failed", "cancelled")
 HEAD = text("outbox.head")
 RUN = 10              # rows of one recipient claimed together (sent one after another)
 CHUNK = 5000          # bound IN lists (SQLite's variable limit, PostgreSQL plan size)
+
+
+def copy_mode():  # type: ignore[no-untyped-def]
+    """The payload to render an edit of a recorded copy with, once its original outbox row is
+    gone (outbox retention is shorter than delivery retention): a copy that showed the post
+    is edited as a copy that shows it (as `read` sends it), a notice stays a notice."""
+    as_json = OutboxItem.payload.type
+    return case((Delivery.full.is_(True), literal({"mode": "read"}, as_json)),
+                else_=literal({"mode": "fanout"}, as_json))
 
 
 def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
@@ -118,7 +127,7 @@ class Outbox(_Repo):
         idle = ~exists().where(earlier.account_id == Delivery.account_id, earlier.lane == BULK,
                                earlier.head.is_(True))
         source = (select(Delivery.account_id, literal(BULK), literal(op), literal("post"),
-                         func.coalesce(original.payload, literal({"mode": "fanout"}, OutboxItem.payload.type)),
+                         func.coalesce(original.payload, copy_mode()),
                          literal(post_id), Delivery.id, literal("pending"), literal(0), literal(now),
                          literal(now), idle)
                   .select_from(Delivery)
@@ -334,9 +343,8 @@ class Outbox(_Repo):
                                                 OutboxItem.status.in_(FINISHED)))
 
     def purge_older_than(self, cutoff: datetime, batch: int = CHUNK) -> int:
-        """Finished rows older than ``cutoff``, except the originals of copies still kept (an
-        edit renders in the mode the copy was sent in), in statements of at most ``batch``
-        rows (see ``purge_batch``)."""
+        """Finished rows older than ``cutoff``, in statements of at most ``batch`` rows (see
+        ``purge_batch``). An edit of a copy whose original is gone uses ``copy_mode``."""
         total, after = 0, 0
         while after is not None:
             deleted, after = self.purge_batch(cutoff, batch, after)
@@ -345,21 +353,19 @@ class Outbox(_Repo):
 
     def purge_batch(self, cutoff: datetime, batch: int = CHUNK, after: int = 0) -> tuple[int, int | None]:
         """One bounded step of the outbox retention: look at the next ``batch`` rows in id order
-        after ``after`` and delete those finished before ``cutoff`` and no longer needed.
-        Returns (rows deleted, where to go on) — None once the rows reach the cutoff, as ids
-        grow with time. A step is one short statement, so the caller can commit between steps
-        and never hold the write lock long; rows still unfinished (held for someone away) or
-        still the original of a kept copy are passed over, not read again and again."""
+        after ``after`` and delete those finished before ``cutoff``. Returns (rows deleted,
+        where to go on) — None once the rows reach the cutoff, as ids grow with time. A step
+        is one short statement, so the caller can commit between steps and never hold the
+        write lock long; rows still unfinished (held for someone away) are passed over."""
         window = self.s.execute(select(OutboxItem.id, OutboxItem.created_at).where(OutboxItem.id > after)
                                 .order_by(OutboxItem.id).limit(batch)).all()
         if not window:
             return 0, None
         first, last = window[0].id, window[-1].id
         reached = len(window) < batch or as_utc(window[-1].created_at) >= cutoff
-        kept = exists().where(Delivery.outbox_id == OutboxItem.id)
         result = self.s.execute(delete(OutboxItem).where(
             OutboxItem.id.between(first, last), OutboxItem.status.in_(FINISHED),
-            OutboxItem.created_at < cutoff, ~kept).execution_options(synchronize_session=False))
+            OutboxItem.created_at < cutoff).execution_options(synchronize_session=False))
         return result.rowcount or 0, None if reached else last
 
     def count(self) -> int:
