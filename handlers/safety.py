@@ -2,17 +2,23 @@
 disclosure question. The checks themselves live in ``moderation/``."""
 from __future__ import annotations
 
+import logging
+
 from bot.clock import as_utc
-from bot.router import Context, command
+from bot.router import Context, command, parse_command
+from bot.unicode_text import strip_invisible
 from handlers.drafts import draft_cutoff
-from handlers.posting import edit_post, parse_id, publish, visible_thread
-from moderation.disclosure import edit_target, settled_for
+from handlers.posting import MAX_TITLE, edit_post, parse_id, publish, visible_thread
+from moderation.disclosure import (ANSWERED, MAX_QUOTED, answer_buttons, edit_target, findings, settled_for,
+                                   source_of)
 from moderation.alerts import crisis_answer, raise_alert
 from moderation.crisis import assess, extra_words
-from storage.models import Draft, Thread
+from storage.models import Draft
 from storage.models_safety import DisclosurePending
 from storage.repo import DIRECT
 from storage.safety_repo import pending
+
+log = logging.getLogger(__name__)
 
 
 @command("open", needs_member=True, group="threads", needs_args=True)
@@ -84,6 +90,9 @@ def _resolve(ctx: Context, row: DisclosurePending, draft: Draft, body: str, sett
         ctx.uow.drafts.drop(draft)
         edit_post(ctx, post, body, settled=settled)
         return
+    if draft.thread_id is None and draft.title:          # a new thread asked about: title and first post
+        _resolve_new(ctx, draft, body, settled)
+        return
     thread = visible_thread(ctx, draft.thread_id)
     if thread is None:
         pending(ctx.uow).forget(draft.id)
@@ -94,6 +103,22 @@ def _resolve(ctx: Context, row: DisclosurePending, draft: Draft, body: str, sett
     pending(ctx.uow).forget(draft.id)
     ctx.uow.drafts.drop(draft)       # publish keeps a new draft if it is held back again
     publish(ctx, thread, body, reply_to=reply_to, settled=settled)
+
+
+def _resolve_new(ctx: Context, draft: Draft, body: str, settled: frozenset[str]) -> None:
+    """"send anyway" keeps title and post; a correction is typed as /new is: the title on the
+    first line, the post below it."""
+    from handlers.threads import start_thread        # threads imports posting, as this module does
+    title = draft.title or ""
+    if "disclosure" not in settled:
+        first, _, body = body.strip().partition("\n")
+        title = " ".join(strip_invisible(first).split())
+        if not title or len(title) > MAX_TITLE:
+            ctx.reply("thread.title_too_long" if title else "thread.new_usage", limit=MAX_TITLE, count=len(title))
+            return                                     # still waiting: the next text is the correction
+    pending(ctx.uow).forget(draft.id)
+    ctx.uow.drafts.drop(draft)
+    start_thread(ctx, title, body, settled=settled)
 
 
 @command("anyway", group="threads")
@@ -115,7 +140,10 @@ def fix(ctx: Context) -> None:
         _resolve(ctx, row, draft, text, settled_for(row.crisis_answered) - {"disclosure"})
         return
     pending(ctx.uow).await_fix(_member_ids(ctx), draft.id)
-    ctx.reply("safety.fix_prompt", draft=draft.id, text=draft.body)
+    if draft.thread_id is None and draft.title:
+        ctx.reply("safety.fix_prompt_title", draft=draft.id, title=draft.title, text=draft.body)
+    else:
+        ctx.reply("safety.fix_prompt", draft=draft.id, text=draft.body)
 
 
 @command("cancel", group="threads")
@@ -169,15 +197,56 @@ def take_correction(ctx: Context, body: str) -> bool:
     return True
 
 
-def title_check(ctx: Context, thread: Thread, body: str) -> None:
-    """A thread title is published too: crisis language in it gets the same private answer and
-    alert as in a post (once: a first post that says it as well is answered by its own check)."""
+def title_check(ctx: Context, title: str, body: str, settled: frozenset[str] = frozenset()) -> bool:
+    """Before a thread is created: a title is published too. Crisis language in it gets the same
+    private answer and alert as in a post (once: a first post that says it as well is answered by
+    its own check), and a detail that could identify someone in the title (or its first post) is
+    asked about first, as in a post: title and post wait together as one draft. False: not now."""
     words = extra_words(ctx)
-    if assess(thread.title, words) < 2 or assess(body, words) == 2:
-        return
-    key, params = crisis_answer(ctx, held=False)
-    ctx.reply(key, **params)
-    raise_alert(ctx, None, "crisis", thread.title)
+    title_crisis = assess(title, words) == 2
+    body_crisis = bool(body.strip()) and assess(body, words) == 2
+    member = ctx.member
+    skip = "disclosure" in settled or (member.role == "consultant" and ctx.config.safety.disclosure_skip_consultants)
+    found = [] if skip else findings(ctx, title) + findings(ctx, body)
+    answered = ANSWERED in settled
+    if not answered and (title_crisis or body_crisis) and (found or not body_crisis):
+        # asked first: the post's own check does not run yet, so the answer goes out now
+        key, params = crisis_answer(ctx, held=False)
+        ctx.reply(key, **params)
+        raise_alert(ctx, None, "crisis", f"{title}\n{body}".strip())
+        answered = True
+    if not found:
+        return True
+    log.info("check fired: disclosure ask (title)")
+    draft = ctx.uow.drafts.keep(member.id, body.strip(), "disclosure", title=title)
+    pending(ctx.uow).add(draft, None, answered, source_of(ctx))
+    quoted = tuple(dict.fromkeys(f.text for f in found))[:MAX_QUOTED]
+    lines = [{"t": "safety.quote_line", "params": {"text": part}} for part in quoted]
+    ctx.reply("safety.disclosure_ask", lines=lines, draft=draft.id, post=0, buttons=answer_buttons(draft.id))
+    return False
 
 
-SERVICES = {"disclosure_correction": take_correction, "title_check": title_check}
+def waiting_edit(ctx: Context) -> bool:
+    """The author edited, on the platform, the message whose text is being asked about: the
+    edited text is the correction (checked again: published if clean, else asked again)."""
+    message_id = ctx.event.platform_message_id
+    found = pending(ctx.uow).by_source(ctx.account.id, message_id) if message_id else None
+    if found is None or as_utc(found[1].created_at) <= as_utc(draft_cutoff(ctx)):
+        return False
+    row, draft = found
+    text = ctx.args
+    parsed = parse_command(text)
+    if parsed is not None:                  # the message was "/reply 3 …", "/new title\n…", "/edit p5 …"
+        name, args = parsed
+        if name in ("reply", "edit"):
+            text = args.strip().split(None, 1)[1] if len(args.strip().split(None, 1)) > 1 else ""
+        elif name == "new" and draft.thread_id is None and draft.title:
+            text = args
+        elif name == "new":
+            text = args.partition("\n")[2]
+    ctx.command = "fix"
+    _resolve(ctx, row, draft, text, settled_for(row.crisis_answered) - {"disclosure"})
+    return True
+
+
+SERVICES = {"disclosure_correction": take_correction, "title_check": title_check, "waiting_edit": waiting_edit}

@@ -94,24 +94,27 @@ def new(ctx: Context) -> None:
     start_thread(ctx, title, body)
 
 
-def start_thread(ctx: Context, title: str, body: str) -> None:
-    """Create a thread (rate-limited like posts: the text is kept as a draft when over the limit)."""
+def start_thread(ctx: Context, title: str, body: str, settled: frozenset[str] = frozenset()) -> None:
+    """Create a thread (rate-limited like posts: the text is kept as a draft when over the limit).
+    ``settled``: safety checks the author already answered for this title and text."""
     member = ctx.member
     limit = ctx.config.safety.threads_per_hour
     if ctx.uow.threads.recent_threads_by(member.id, ctx.clock.now() - timedelta(hours=1)) >= limit:
         draft = ctx.uow.drafts.keep(member.id, body.strip(), "thread_flood", title=title)
         ctx.reply("draft.thread_flood", limit=limit, draft=draft.id)
         return
+    # The title is published too: crisis language in it is answered, and a detail that could
+    # identify the author is asked about before the thread exists (handlers/safety.py).
+    title_check = ctx.services.get("title_check")
+    if title_check is not None and not title_check(ctx, title, body, settled):
+        return
     thread = ctx.uow.threads.create(member.group_id, title, member.id)
     ctx.uow.threads.state(member.id, thread.id).follow = True
     member.current_thread_id = thread.id
     group = group_tag(ctx.uow, ctx.person.id, member.group_id)
-    title_check = ctx.services.get("title_check")       # crisis language in a title (handlers/safety.py)
-    if title_check is not None:
-        title_check(ctx, thread, body)
     if body.strip():
         ctx.reply("thread.created", thread=thread.id, title=title, group=group)
-        publish(ctx, thread, body)
+        publish(ctx, thread, body, settled=settled)
     else:
         ctx.reply("thread.created_wait", thread=thread.id, title=title, group=group)
 
@@ -209,6 +212,9 @@ def platform_edit(ctx: Context) -> None:
     post = None
     if ctx.event.platform_message_id and ctx.member is not None:
         post = ctx.uow.threads.post_by_source(ctx.account.id, ctx.event.platform_message_id)
+    waiting = ctx.services.get("waiting_edit")     # a text still asked about (handlers/safety.py)
+    if post is None and waiting is not None and ctx.member is not None and waiting(ctx):
+        return
     if post is None or post.author_member_id != ctx.member.id or post.status == "deleted":
         ctx.reply("input.edit_ignored")
         return

@@ -87,12 +87,18 @@ def ask_author(ctx: "Context", sub: Submission, quoted: tuple[str, ...]) -> "Dra
     draft = ctx.uow.drafts.keep(member.id, sub.text, "disclosure", thread_id=sub.thread.id,
                                 reply_to=edit.reply_to_post_id if edit is not None else sub.reply_to)
     answered = ANSWERED in sub.skip or assess(sub.text, extra_words(ctx)) == 2
-    pending(ctx.uow).add(draft, edit.id if edit is not None else None, answered)
+    pending(ctx.uow).add(draft, edit.id if edit is not None else None, answered, source_of(ctx))
     lines = [{"t": "safety.quote_line", "params": {"text": part}} for part in quoted]
     ctx.reply("safety.disclosure_ask_edit" if edit is not None else "safety.disclosure_ask",
               lines=lines, draft=draft.id, post=edit.id if edit is not None else 0,
               buttons=answer_buttons(draft.id))
     return draft
+
+
+def source_of(ctx: "Context") -> tuple[int, str] | None:
+    """The platform message the text came in, so that editing it there answers the question."""
+    message_id = ctx.event.platform_message_id
+    return (ctx.account.id, message_id) if message_id else None
 
 
 def settled_for(crisis_answered: bool) -> frozenset[str]:

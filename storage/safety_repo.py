@@ -19,9 +19,12 @@ class PendingRepo:
         self.s = session
         self.clock = clock
 
-    def add(self, draft: Draft, edit_post_id: int | None, crisis_answered: bool) -> DisclosurePending:
+    def add(self, draft: Draft, edit_post_id: int | None, crisis_answered: bool,
+            source: tuple[int, str] | None = None) -> DisclosurePending:
         row = DisclosurePending(draft_id=draft.id, member_id=draft.member_id, edit_post_id=edit_post_id,
-                                crisis_answered=crisis_answered, awaiting_fix=False, created_at=self.clock.now())
+                                crisis_answered=crisis_answered, awaiting_fix=False, created_at=self.clock.now(),
+                                source_account_id=source[0] if source else None,
+                                source_message_id=source[1] if source else None)
         self.s.add(row)
         self.s.flush()
         return row
@@ -37,6 +40,14 @@ class PendingRepo:
                               .where(DisclosurePending.member_id.in_(member_ids))
                               .order_by(DisclosurePending.draft_id))
         return [(p, d) for p, d in rows]
+
+    def by_source(self, account_id: int, message_id: str) -> tuple[DisclosurePending, Draft] | None:
+        """The waiting text that came in this platform message, if it still waits."""
+        row = self.s.execute(select(DisclosurePending, Draft).join(Draft, Draft.id == DisclosurePending.draft_id)
+                             .where(DisclosurePending.source_account_id == account_id,
+                                    DisclosurePending.source_message_id == message_id)
+                             .order_by(DisclosurePending.draft_id.desc())).first()
+        return (row[0], row[1]) if row is not None else None
 
     def await_fix(self, member_ids: list[int], draft_id: int) -> None:
         """Only one text at a time waits for a correction: the one the author chose last."""

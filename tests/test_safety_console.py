@@ -81,3 +81,34 @@ def test_crisis_post_on_the_console_with_hold(tmp_path: Path) -> None:
     assert any("116 123" in m and "waits with the consultant" in m for m in ann)
     assert not any("ta livet mitt" in m for m in boris)
     assert any("ta livet mitt" in m for m in lillian)
+
+
+SAMPLE = [
+    "I'm done. Goodbye.",
+    "i cant do this anymore\nim going to end it tonight",                      # multi-line
+    '"I want to die" is all I can think about lately',                        # begins with a quote
+    "😔 jeg orker ikke mer, vil bare dø",                                      # begins with an emoji
+    "> someone wrote: call me on 912 34 567\nthat was kind of them",          # a quoted line with a number
+    "Ring meg på 912 34 567",
+    "I live at 14 Baker Street",
+    "kl 21:30 i morgen passer fint 🙂",
+    "I'm dying laughing at this thread",
+    "going to the bridge club after work",
+]
+
+
+def test_the_console_shows_the_author_what_the_detector_finds(tmp_path: Path) -> None:
+    """bench.safety --console on a sample: in each way of posting (plain, /reply, /new first
+    post, /new title) the author sees the crisis answer / the disclosure question exactly when
+    the detector fires."""
+    from bench.safety_console import MODES, run_console as through_console
+    from moderation.crisis import assess
+    from moderation.disclosure_detect import detect
+    seen = through_console(SAMPLE)
+    for (index, mode), got in seen.items():
+        if index < 0:
+            continue
+        text = SAMPLE[index]
+        assert got.crisis == (assess(text) == 2), (mode, text)
+        assert got.disclosure == bool(detect(text)), (mode, text)
+    assert {mode for _, mode in seen} >= set(MODES)

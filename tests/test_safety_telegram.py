@@ -115,3 +115,26 @@ async def test_crisis_answer_arrives_before_the_fan_out(server: FakeBotApi, tmp_
     finally:
         await w.rt.stop()
     w.assert_no_leaks()
+
+
+async def test_a_title_and_an_edited_waiting_message_are_asked_about_on_telegram(server: FakeBotApi, tmp_path: Path) -> None:
+    """/new with a phone number in the title waits like a post; editing the waiting message in
+    Telegram is the correction, checked again before anyone sees it."""
+    w = await start(server, tmp_path)
+    try:
+        await w.say(ANN.uid, "/new Ring 912 34 567\nHar noen lyst å prate?")
+        message, buttons = question(w)
+        await w.say(BEN.uid, "/threads")
+        assert "912" not in w.texts(BEN.uid)[-1]
+        await w.press(ANN.uid, message.message_id, buttons[t("safety.btn_anyway")])
+        await w.say(BEN.uid, "/threads")
+        assert "Ring 912 34 567" in w.texts(BEN.uid)[-1]
+        sent = await w.say(ANN.uid, PHONE)
+        assert "912 34 567" in w.texts(ANN.uid)[-1]
+        server.user_edits(ANN.uid, sent["message_id"], "Write to me here in the thread instead")
+        await w.settle()
+        assert any("Write to me here" in p for p in ben_posts(w))
+        assert not any("912 34 567" in p and "Ring me" in p for p in ben_posts(w))
+    finally:
+        await w.rt.stop()
+    w.assert_no_leaks()
