@@ -6,13 +6,15 @@ from typing import Any
 
 from bot.clock import Clock
 from bot.config import Config
+from bot.dbthread import DbThread
 from bot.delivery import OutboxWorker
-from bot.events import IncomingEvent, Kind, PlatformUser
-from bot.i18n import I18n
+from bot.events import IncomingEvent, Kind, PlatformUser, Rendered
+from bot.i18n import LANGUAGES, I18n
 from moderation import audit
 from bot.unicode_text import has_visible_text
 from bot.router import MAX_INPUT, Context, Router, clean_text, looks_like_command, parse_command
 from storage.crypto import IdentityVault
+from storage.db import gave_up_waiting
 from storage.repo import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -53,9 +55,10 @@ class Directory:
 
 class App:
     def __init__(self, config: Config, db: Database, router: Router, i18n: I18n, clock: Clock,
-                 worker: OutboxWorker, services: dict[str, Any]) -> None:
+                 worker: OutboxWorker, services: dict[str, Any], dbt: DbThread | None = None) -> None:
         self.config = config
         self.db = db
+        self.dbt = dbt or DbThread(db)
         self.router = router
         self.i18n = i18n
         self.clock = clock
@@ -64,29 +67,64 @@ class App:
         services.setdefault("router", router)     # `help` lists what the router knows
         self.handled = 0
         self.errors = 0
+        self.busy = 0              # events answered with "send it again in a moment"
 
     async def handle(self, event: IncomingEvent) -> None:
-        """Entry point for every transport. Never raises: one bad update must not stop the bot."""
+        """Entry point for every transport. Never raises: one bad update must not stop the bot.
+
+        The transaction runs in the database thread (bot.dbthread), so the loop keeps polling
+        and sending meanwhile; the transports await this call, so one person's events are
+        still handled one after another, in the order they came."""
         try:
-            self._handle(event)
+            await self.dbt.retrying(self._handle, event)
         except Exception as exc:
-            self.errors += 1
-            # Message text and identities stay out of the log; the exception type is enough to debug.
-            log.error("handler failed for a %s event: %s", event.kind.value, exc.__class__.__name__,
-                      exc_info=log.isEnabledFor(logging.DEBUG))
-            self._apologise(event)
+            if gave_up_waiting(exc):
+                self.busy += 1
+                log.warning("database busy: a %s event was not handled; the person is asked to send "
+                            "it again (%s)", event.kind.value, exc.__class__.__name__)
+                await self._answer(event, busy_answer(event))
+            else:
+                self.errors += 1
+                # Message text and identities stay out of the log; the exception type is enough to debug.
+                log.error("handler failed for a %s event: %s", event.kind.value, exc.__class__.__name__,
+                          exc_info=log.isEnabledFor(logging.DEBUG))
+                await self._answer(event, {"key": "error.internal", "params": {}})
         self.handled += 1
         self.worker.wake()
 
-    def _apologise(self, event: IncomingEvent) -> None:
+    async def _answer(self, event: IncomingEvent, payload: dict | None) -> None:
+        """Tell the person their event was not handled, when the handler could not.
+
+        Through the outbox when the database takes the row (one try: its busy timeout is the
+        pause, and reads are never blocked, so the account is found); when even that fails,
+        straight through their transport, as a last resort: it skips the outbox's order and
+        rate limits, but the person must not be left with silence."""
+        if payload is None:
+            return
         try:
-            with self.db.uow() as uow:
-                account = uow.accounts.find_or_create(event.user, uow.people, self.config.bot.default_language)
-                uow.outbox.add(account.id, {"key": "error.internal", "params": {}})
+            await self.dbt.run(self._queue_answer, event, payload)
+            return
         except Exception as exc:
-            log.error("could not even apologise: %s", exc.__class__.__name__)
+            log.warning("could not queue the answer either (%s); sending it directly", exc.__class__.__name__)
+        transport = self.worker.transports.get(event.user.platform)
+        lang = event.user.language if event.user.language in LANGUAGES else self.config.bot.default_language
+        text = self.i18n.t(lang, payload["key"], **payload["params"])
+        try:
+            if transport is None:
+                raise LookupError("transport offline")
+            await transport.send(event.user.address, Rendered(text=text, urgent=True))
+        except Exception as exc:
+            log.error("could not even answer: %s", exc.__class__.__name__)
+
+    def _queue_answer(self, event: IncomingEvent, payload: dict) -> None:
+        with self.db.uow() as uow:
+            # find() only reads: the account row itself may be what another transaction holds.
+            account = uow.accounts.find(event.user.platform, event.user.user_id) or \
+                uow.accounts.find_or_create(event.user, uow.people, self.config.bot.default_language)
+            uow.outbox.add(account.id, payload)
 
     def _handle(self, event: IncomingEvent) -> None:
+        """One whole transaction, run again from the start when it loses to a lock."""
         with self.db.uow() as uow:
             account = uow.accounts.find_or_create(event.user, uow.people, self.config.bot.default_language)
             self.worker.forget_address(account.id)   # they may write from a new chat or room
@@ -166,3 +204,20 @@ class App:
             return
         log.debug("command %s", spec.name)
         spec.func(ctx)
+
+
+def busy_answer(event: IncomingEvent) -> dict | None:
+    """The "send it again in a moment" answer, with what they wrote quoted back.
+
+    Quoted rather than kept to be replayed later: a kept event would live only in memory
+    (gone at a restart, which is when databases fail), a replay would have to hold back that
+    person's later messages behind a database that may stay away, and a post appearing
+    minutes after the person gave up on it would surprise them. Quoted, nothing they typed
+    is lost, and they decide when to send it again."""
+    if event.kind in (Kind.BLOCKED, Kind.UNBLOCKED):
+        return None     # nobody to answer (or they will be marked reachable at their next message)
+    text = (event.text or "").strip()
+    if event.kind in (Kind.MEDIA, Kind.FORWARD) or not text:
+        return {"key": "scale.busy", "params": {}}
+    key = "scale.busy_edit" if event.kind is Kind.EDIT else "scale.busy_text"
+    return {"key": key, "params": {"text": text}}

@@ -11,6 +11,9 @@ at a crash can arrive twice, and nothing is lost.
 
 Direct answers (lane 0) and bulk fan-out (lane 1) have their own loops, so an answer to
 a person never waits behind a fan-out batch.
+
+The database steps (claim and render, record, recover) run in the runtime's database thread
+(bot.dbthread); only the sends run on the event loop.
 """
 from __future__ import annotations
 
@@ -18,15 +21,16 @@ import asyncio
 import logging
 import secrets
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bot.clock import Clock, as_utc
+from bot.dbthread import DbThread
 from bot.delivery_runs import Job, Outcome, send_one, send_runs
 from bot.render import Renderer
 from bot.transports.base import Transport
-from storage.db import OwnerLock
+from storage.db import OwnerLock, is_contention
 from storage.repo import BULK, DIRECT, RUN, Claimed, Database, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -46,8 +50,9 @@ def backoff(attempts: int) -> float:
 
 class OutboxWorker:
     def __init__(self, db: Database, transports: dict[str, Transport], renderer: Renderer, clock: Clock,
-                 *, concurrency: int = 16, batch: int = 100) -> None:
+                 *, concurrency: int = 16, batch: int = 100, dbt: DbThread | None = None) -> None:
         self.db = db
+        self.dbt = dbt or DbThread(db)
         self.transports = transports
         self.renderer = renderer
         self.clock = clock
@@ -66,6 +71,7 @@ class OutboxWorker:
         self._unrecorded: list[Outcome] = []
 
     def wake(self) -> None:
+        """Call on the event loop (asyncio events are not thread-safe)."""
         for event in self._wake.values():
             event.set()
 
@@ -88,16 +94,22 @@ class OutboxWorker:
     # -- one batch -------------------------------------------------------------
     async def process_lane(self, lane: int) -> int:
         """Claim, render, send and record one batch of a lane. Returns how many were claimed."""
-        if not self._flush_unrecorded():
+        if not await self.dbt.run(self._flush_unrecorded):
             raise OutcomesUnrecorded()   # claiming more now would only pile up unrecorded work
-        runs, done_early = self._prepare(lane)
+        runs, done_early = await self.dbt.retrying(self._prepare, lane)
         if not runs:
             return done_early
         await send_runs(runs, self._send, self._record, self.concurrency)
         return sum(len(run) for run in runs) + done_early
 
     async def _record(self, outcomes: list[Outcome]) -> None:
-        self._apply_safely(outcomes)
+        try:
+            await self.dbt.retrying(self._apply_safely, outcomes)
+        except Exception as exc:     # still losing to another process's lock: the next round
+            log.warning("outbox: %d outcomes wait for a busy database (%s)", len(outcomes),
+                        exc.__class__.__name__)
+            # kept from the database thread, which alone changes the list (no lost update)
+            await self.dbt.run(lambda: self._unrecorded.extend(outcomes))
 
     def _apply_safely(self, outcomes: list[Outcome]) -> None:
         """A failure to record one outcome must not leave the others 'sending' forever.
@@ -110,11 +122,17 @@ class OutboxWorker:
             self._apply(outcomes)
             return
         except Exception as exc:
+            if is_contention(exc):
+                raise        # nothing was recorded: the caller runs the whole batch again
             if len(outcomes) == 1:
                 self._record_failed(outcomes[0], exc)
                 return
-        for outcome in outcomes:
-            self._apply_safely([outcome])
+        for n, outcome in enumerate(outcomes):
+            try:
+                self._apply_safely([outcome])
+            except Exception:        # a lock part-way through: the rest waits for the next round
+                self._unrecorded.extend(outcomes[n:])
+                return
 
     def _record_failed(self, outcome: Outcome, exc: Exception) -> None:
         log.exception("outbox item %d: outcome could not be recorded", outcome.job.item.id)
@@ -225,6 +243,7 @@ class OutboxWorker:
     def _apply(self, outcomes: list[Outcome]) -> None:
         deliveries: list[dict] = []
         done: list[int] = []
+        sent = failed = 0        # counted once committed: a transaction may be run again
         with self.db.uow() as uow:
             # First: rows not tried are back in line, so that a delay or hold of their
             # recipient below applies to them too.
@@ -245,7 +264,7 @@ class OutboxWorker:
                                            "full": bool(out.job.rendered and out.job.rendered.shows_post)})
                     elif item.op == "delete" and item.target_delivery_id:
                         uow.deliveries.mark_deleted(item.target_delivery_id)
-                    self.sent += 1
+                    sent += 1
                 elif out.status == "rate":
                     uow.outbox.retry_later(item.id, out.delay, out.error, count_attempt=False)
                     uow.outbox.delay_account(item.account_id, self.clock.now() + timedelta(seconds=out.delay))
@@ -261,7 +280,7 @@ class OutboxWorker:
                     uow.outbox.finish(item.id, "gone")
                 elif out.status == "refused":
                     uow.outbox.finish(item.id, out.error[:64])
-                    self.failed += 1
+                    failed += 1
                     log.warning("outbox item %d refused by %s", item.id, out.job.platform)
                 else:
                     # Never given up: an outage of any length must not lose a message.
@@ -277,6 +296,8 @@ class OutboxWorker:
             for out in outcomes:
                 if out.status == "sent" and out.job.item.op == "send" and out.job.item.post_id:
                     self._catch_up(uow, out, posts)
+        self.sent += sent
+        self.failed += failed
 
     def _catch_up(self, uow: UnitOfWork, out: Outcome, posts: dict) -> None:
         """A copy that was on its way while its post was edited or deleted missed that change
@@ -319,14 +340,21 @@ class OutboxWorker:
         for _ in range(max_rounds):
             try:
                 await self.process_due()
-                with self.db.uow() as uow:
-                    if not self._unrecorded and uow.outbox.pending_count(due_only=True) == 0:
-                        return
+                if not self._unrecorded and await self.dbt.run(self._nothing_due):
+                    return
                 pause = 0.05     # only rate-limited rows remain; let their delay pass
             except (OutcomesUnrecorded, DBAPIError) as exc:      # the database is away: wait, do not spin
                 log.warning("outbox: drain round failed (%s); waiting %.1f s", exc.__class__.__name__, pause)
                 pause = min(pause * 2, 2.0)
             await asyncio.sleep(pause)
+
+    def _nothing_due(self) -> bool:
+        with self.db.uow() as uow:
+            return uow.outbox.pending_count(due_only=True) == 0
+
+    def _next_due(self, lane: int) -> datetime | None:
+        with self.db.uow() as uow:
+            return uow.outbox.next_due_at(lane)
 
     async def _lane_forever(self, lane: int) -> None:
         while not self._stopping:
@@ -336,9 +364,8 @@ class OutboxWorker:
                     continue
                 if self.db.is_postgres and time.monotonic() - self._last_recovery > RECOVERY_INTERVAL:
                     self._last_recovery = time.monotonic()
-                    self.recover()          # another process may have died mid-send
-                with self.db.uow() as uow:
-                    next_due = uow.outbox.next_due_at(lane)
+                    await self.dbt.retrying(self.recover)     # another process may have died mid-send
+                next_due = await self.dbt.run(self._next_due, lane)
                 if next_due is not None:
                     wait = max(0.0, min(wait, (as_utc(next_due) - self.clock.now()).total_seconds()))
             except Exception:

@@ -12,6 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.app import App, Directory
 from bot.clock import Clock, SystemClock
 from bot.config import Config
+from bot.dbthread import DbThread, freeze_startup_objects
 from bot.delivery import OutboxWorker
 from bot.i18n import I18n
 from bot.render import Renderer
@@ -36,6 +37,7 @@ class Runtime:
     i18n: I18n
     clock: Clock
     transports: dict[str, Transport]
+    dbt: DbThread        # the one thread for database work (bot.dbthread), shared by app, worker, jobs
     key: str = field(default_factory=lambda: uuid.uuid4().hex)
     scheduler: AsyncIOScheduler | None = None
     _worker_task: asyncio.Task | None = None
@@ -43,7 +45,8 @@ class Runtime:
 
     async def start(self, *, scheduler: bool = True, worker: bool = True) -> None:
         register_runtime(self.key, self)
-        self.worker.recover()
+        await self.dbt.retrying(self.worker.recover)
+        freeze_startup_objects()
         for transport in self.transports.values():
             await transport.start(self.app.handle)
         if worker:
@@ -79,6 +82,8 @@ class Runtime:
             self._worker_task = None
         self.worker.release()
         unregister_runtime(self.key)
+        # The database thread is not shut down: a stopped runtime may be started again (tests);
+        # it holds no connection once the engine is disposed, and ends with the runtime.
         self.db.engine.dispose()
 
 
@@ -100,15 +105,17 @@ def build_runtime(config: Config, data_key: str, transports: dict[str, Transport
     i18n = I18n()
     renderer = Renderer(i18n, config)
     register_renderers(renderer)
-    worker = OutboxWorker(db, transports, renderer, clock, concurrency=concurrency)
+    dbt = DbThread(db)
+    worker = OutboxWorker(db, transports, renderer, clock, concurrency=concurrency, dbt=dbt)
     for transport in transports.values():     # transports that keep state get the key and a status line
         bind = getattr(transport, "bind_runtime", None)
         if bind is not None:
-            bind(data_key, lambda key, value: _set_state(db, key, value))
+            # called on the loop (Matrix's status line): written in the database thread, not awaited
+            bind(data_key, lambda key, value: dbt.submit(_set_state, db, key, value))
     services = {"directory": directory, "i18n": i18n, **feature_services()}
-    app = App(config, db, build_router(), i18n, clock, worker, services)
+    app = App(config, db, build_router(), i18n, clock, worker, services, dbt=dbt)
     return Runtime(config=config, db=db, app=app, worker=worker, renderer=renderer, i18n=i18n,
-                   clock=clock, transports=transports)
+                   clock=clock, transports=transports, dbt=dbt)
 
 
 def _set_state(db: Database, key: str, value: str) -> None:

@@ -46,8 +46,9 @@ async def anonymity_reminders_job(runtime_key: str) -> int:
     from handlers.posting import quiet_until
 
     now = rt.clock.now()
-    sent = 0
-    with rt.db.uow() as uow:
+
+    def remind(uow: "UnitOfWork") -> int:
+        sent = 0
         for person in uow.people.due_for_reminder(now - timedelta(days=days)):
             if uow.threads.paused_or_off(person, now):
                 continue                 # a break means no messages; they are reminded later
@@ -59,6 +60,9 @@ async def anonymity_reminders_job(runtime_key: str) -> int:
                 uow.outbox.add(account_id, {"key": "reminder.anonymity", "params": {}}, lane=BULK,
                                not_before=wake)
             sent += 1
+        return sent
+
+    sent = await rt.dbt.transaction(remind)      # jobs run their database work off the loop too
     rt.worker.wake()
     return sent
 

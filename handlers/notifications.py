@@ -138,8 +138,7 @@ def send_digests(uow: UnitOfWork, now, tz: str = "UTC") -> int:  # type: ignore[
 async def digest_job(runtime_key: str) -> int:
     """Scheduled once a day at ``bot.digest_time`` in the deployment's time zone."""
     rt = runtime(runtime_key)
-    with rt.db.uow() as uow:
-        count = send_digests(uow, rt.clock.now(), rt.config.bot.timezone)
+    count = await rt.dbt.transaction(send_digests, rt.clock.now(), rt.config.bot.timezone)
     rt.worker.wake()
     return count
 

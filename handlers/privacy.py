@@ -8,10 +8,10 @@ greets them as someone new).
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -22,7 +22,10 @@ from bot.router import Context, command
 from bot.scheduler import runtime
 from storage import personal_data, sealed
 from storage.models import Post
-from storage.repo import BULK, Claimed, Database, UnitOfWork
+from storage.repo import BULK, Claimed, UnitOfWork
+
+if TYPE_CHECKING:
+    from bot.dbthread import DbThread
 
 log = logging.getLogger(__name__)
 CONFIRM_WINDOW = timedelta(minutes=10)
@@ -160,40 +163,30 @@ def apply_retention(uow: UnitOfWork, config, now: datetime) -> dict[str, int]:  
     return done
 
 
-async def purge_copies(db: Database, config, now: datetime) -> dict[str, int]:  # type: ignore[no-untyped-def]
+async def purge_copies(dbt: "DbThread", config, now: datetime) -> dict[str, int]:  # type: ignore[no-untyped-def]
     """Delivery records older than ``delivery_retention_days`` (after that, edits and deletes no
     longer reach old copies; unread counts do not depend on them), then finished outbox rows
     older than ``outbox_retention_days``. Each step deletes at most PURGE_BATCH rows in its own
-    transaction, run off the event loop, so a big purge never holds the write lock (or the
-    loop) for long."""
+    transaction, in the database thread (off the event loop), so a big purge never holds the
+    write lock (or the loop) for long."""
     cutoff = now - timedelta(days=config.privacy.delivery_retention_days)
-
-    def deliveries_step() -> tuple[int, bool]:
-        with db.uow() as uow:
-            return uow.deliveries.purge_batch(cutoff, PURGE_BATCH)
-
     done = {"deliveries": 0, "outbox": 0}
     more = True
     while more:
-        deleted, more = await asyncio.to_thread(deliveries_step)
+        deleted, more = await dbt.transaction(lambda uow: uow.deliveries.purge_batch(cutoff, PURGE_BATCH))
         done["deliveries"] += deleted
     outbox_cutoff = now - timedelta(days=config.privacy.outbox_retention_days)
     after: int | None = 0
-
-    def outbox_step(start: int) -> tuple[int, int | None]:
-        with db.uow() as uow:
-            return uow.outbox.purge_batch(outbox_cutoff, PURGE_BATCH, start)
-
     while after is not None:
-        deleted, after = await asyncio.to_thread(outbox_step, after)
+        deleted, after = await dbt.transaction(
+            lambda uow, start: uow.outbox.purge_batch(outbox_cutoff, PURGE_BATCH, start), after)
         done["outbox"] += deleted
     return done
 
 
 async def finish_erasures_job(runtime_key: str) -> int:
     rt = runtime(runtime_key)
-    with rt.db.uow() as uow:
-        return finish_erasures(uow)
+    return await rt.dbt.transaction(finish_erasures)       # in the database thread, off the loop
 
 
 async def retention_job(runtime_key: str) -> dict[str, int]:
@@ -201,9 +194,8 @@ async def retention_job(runtime_key: str) -> dict[str, int]:
     10 minutes."""
     rt = runtime(runtime_key)
     now = rt.clock.now()
-    with rt.db.uow() as uow:
-        done = apply_retention(uow, rt.config, now)
-    done.update(await purge_copies(rt.db, rt.config, now))
+    done = await rt.dbt.transaction(apply_retention, rt.config, now)
+    done.update(await purge_copies(rt.dbt, rt.config, now))
     if any(done.values()):
         log.info("retention applied", extra={"counts": done})
     return done

@@ -47,8 +47,7 @@ def send_summaries(uow: "UnitOfWork", config: "Config", now: datetime) -> int:
 
 async def summary_job(runtime_key: str) -> int:
     rt = runtime(runtime_key)
-    with rt.db.uow() as uow:
-        count = send_summaries(uow, rt.config, rt.clock.now())
+    count = await rt.dbt.transaction(send_summaries, rt.config, rt.clock.now())
     rt.worker.wake()
     return count
 

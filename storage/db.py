@@ -1,14 +1,53 @@
-"""Engine creation and schema migration."""
+"""Engine creation and schema migration, and how long a transaction may wait for another.
+
+Every wait is bounded (issue 15): a transaction that waits for another process's lock gives
+up after about a second instead of holding the event loop's work hostage, and the caller
+(bot.dbthread) runs it again a few times before it tells the person to try again.
+"""
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import StaticPool
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# SQLite: how long a writer waits for another writer's lock before "database is locked".
+SQLITE_BUSY_TIMEOUT_S = 1.0
+# PostgreSQL: a row or table lock is waited for about as long; a statement that runs longer
+# than STATEMENT_TIMEOUT is a bug or a runaway plan, and is cancelled rather than left to
+# hold its locks and a pool connection.
+PG_LOCK_TIMEOUT_MS = 1000
+PG_STATEMENT_TIMEOUT_MS = 30000
+# SQLSTATEs after which running the whole transaction again may succeed: lock_timeout
+# (lock_not_available), serialization_failure, deadlock_detected.
+_PG_RETRYABLE = {"55P03", "40001", "40P01"}
+_PG_CANCELLED = "57014"          # query_canceled: statement_timeout gave up
+
+
+def is_contention(exc: BaseException) -> bool:
+    """The transaction failed only because another one held a lock it needed: it was rolled
+    back whole and may simply be run again."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in _PG_RETRYABLE:
+        return True
+    if isinstance(orig, sqlite3.OperationalError):
+        message = str(orig).lower()
+        return "locked" in message or "busy" in message
+    return False
+
+
+def gave_up_waiting(exc: BaseException) -> bool:
+    """A bounded wait ran out (a lock still held, or a statement past its time limit)."""
+    return is_contention(exc) or (isinstance(exc, DBAPIError)
+                                  and getattr(exc.orig, "sqlstate", None) == _PG_CANCELLED)
 
 
 def make_engine(url: str, echo: bool = False) -> Engine:
@@ -16,7 +55,14 @@ def make_engine(url: str, echo: bool = False) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo, connect_args={"timeout": 30})
+        connect_args: dict = {"timeout": SQLITE_BUSY_TIMEOUT_S}
+        extra: dict = {}
+        if not parsed.database or parsed.database == ":memory:":
+            # A database in memory exists once per connection: the one database thread and the
+            # loop (tests, the console's labels) must share the same connection to see it.
+            connect_args["check_same_thread"] = False
+            extra["poolclass"] = StaticPool
+        engine = create_engine(url, echo=echo, connect_args=connect_args, **extra)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -33,7 +79,9 @@ def make_engine(url: str, echo: bool = False) -> Engine:
         return engine
     if parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg"))
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    options = f"-c lock_timeout={PG_LOCK_TIMEOUT_MS} -c statement_timeout={PG_STATEMENT_TIMEOUT_MS}"
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=5,
+                         connect_args={"options": options})
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:
@@ -45,7 +93,22 @@ def alembic_config(engine: Engine) -> AlembicConfig:
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision``; safe to call at every start."""
-    command.upgrade(alembic_config(engine), revision)
+    # A migration may rewrite a big table and must wait for other processes still running the
+    # old version; it runs before this process answers anyone, so the limits do not apply.
+    # (execution_options would not reach the connection Alembic opens; an event does.)
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "begin", _unbounded)
+    try:
+        command.upgrade(alembic_config(engine), revision)
+    finally:
+        if engine.dialect.name == "postgresql":
+            event.remove(engine, "begin", _unbounded)
+
+
+def _unbounded(conn) -> None:  # type: ignore[no-untyped-def]
+    # SET LOCAL ends with the transaction: the pooled connection keeps its bounded waits.
+    conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
+    conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
 
 
 
