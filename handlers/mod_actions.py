@@ -9,7 +9,7 @@ from bot.router import Context
 from handlers.mod_common import (
     duration_hours, member_and_rest, post_in_group, reason_of, split_first, sub, thread_in_group, usage,
 )
-from handlers.posting import fan_out, propagate
+from handlers.posting import copies_out_of_reach, fan_out, propagate
 from moderation import audit, sanctions
 from moderation.sanctions import tell_person
 from storage.models import Member, Post
@@ -47,6 +47,13 @@ def hide(ctx: Context, member: Member, rest: str) -> None:
     tell_person(ctx.uow, author.person_id if author else None, "mod.notice.hidden", post=post.id,
                 reason=reason_of(why), text=text)
     ctx.reply("mod.hidden", post=post.id, copies=copies, entry=entry)
+    _old_copies_note(ctx, post)
+
+
+def _old_copies_note(ctx: Context, post: Post) -> None:
+    days = copies_out_of_reach(ctx, post)
+    if days is not None:
+        ctx.reply("mod.old_copies", post=post.id, count=days)
 
 
 @sub("unhide", "mod.unhide_usage")
@@ -67,6 +74,7 @@ def unhide(ctx: Context, member: Member, rest: str) -> None:
     author = _author(ctx, post)
     tell_person(ctx.uow, author.person_id if author else None, "mod.notice.unhidden", post=post.id)
     ctx.reply("mod.unhidden", post=post.id, copies=copies, entry=entry)
+    _old_copies_note(ctx, post)
 
 
 def _thread_flag(ctx: Context, member: Member, rest: str, name: str, flag: str, value: bool) -> None:

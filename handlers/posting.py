@@ -293,11 +293,16 @@ def delete_post(ctx: Context, post: Post) -> None:
     _changed_reply(ctx, post, "post.deleted_done", copies)
 
 
-def _changed_reply(ctx: Context, post: Post, key: str, copies: int) -> None:
-    """Copies older than the delivery retention have no record left, so the change does not
-    reach them: a post that old gets an answer that says so."""
+def copies_out_of_reach(ctx: Context, post: Post) -> int | None:
+    """The delivery retention in days, if the post is older: its first copies have no record
+    left, so an edit, delete or hide does not reach them (and the answer should say so)."""
     days = ctx.config.privacy.delivery_retention_days
-    if as_utc(post.created_at) < ctx.clock.now() - timedelta(days=days):
+    return days if as_utc(post.created_at) < ctx.clock.now() - timedelta(days=days) else None
+
+
+def _changed_reply(ctx: Context, post: Post, key: str, copies: int) -> None:
+    days = copies_out_of_reach(ctx, post)
+    if days is not None:
         ctx.reply(key + "_old", post=post.id, copies=copies, count=days)
     else:
         ctx.reply(key, post=post.id, copies=copies)

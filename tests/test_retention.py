@@ -83,6 +83,9 @@ async def test_the_retention_job_keeps_recent_records_and_deletes_old_ones_in_ba
     await h.say("ann", "/edit p1 from long ago, edited")       # old ones cannot: she is told so
     assert "older copies in people's chats keep the old text" in h.last("ann")
     assert "30 days" in h.last("ann")
+    await h.say("lillian", "/mod hide p1 off topic")             # and so is the consultant
+    assert h.last("lillian") == ("Copies of p1 sent more than 30 days ago are not changed: the bot keeps "
+                                 "no record of where they went after that time.")
 
 
 def test_retention_runs_in_console_mode(tmp_path: Path) -> None:
