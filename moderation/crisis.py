@@ -54,6 +54,7 @@ I_OR_MODAL, FED_UP_OK, LIFE_WORDS = _canon_set(I_OR_MODAL), _canon_set(FED_UP_OK
 _NOT_NEGATING = {canon(w) for w in ("stop", "help", "slutte", "la")}
 _WAS = _canon_set({"was", "were", "var"})
 _SUBJECT_I = _canon_set({"i", "jeg"})
+_POSSESSIVE = _canon_set({"my", "min", "mi", "mitt", "mine"})
 _YEAR = re.compile(r"\b(?:in|i|since|siden|fra) (?:19|20)\d\d\b")     # "in 2019", "i 2015"
 WINDOW = 3          # words between a negation/past cue and the phrase it changes
 
@@ -196,6 +197,8 @@ def _someone_was(between: list[str]) -> bool:
 def _subject_is_other(words: list[str], start: int) -> bool:
     """The nearest person word before the phrase is someone else ("she wants to die")."""
     for word in reversed(words[max(0, start - 6):start]):
+        if word in _POSSESSIVE:          # "venninnen min snakket om …": whose, not who
+            continue
         if word in FIRST_PERSON:
             return False
         if word in THIRD_PERSON_NEAR:
@@ -231,7 +234,8 @@ def _fed_up(words: list[str], hit: "Hit", lex: Lexicon) -> bool:
 
 def _about_me(words: list[str], start: int) -> bool:
     """The writer is the subject right before the topic word ("I keep thinking about suicide")."""
-    return _subject_is_other(words, start) is False and any(w in FIRST_PERSON for w in words[max(0, start - 6):start])
+    return _subject_is_other(words, start) is False and \
+        any(w in FIRST_PERSON and w not in _POSSESSIVE for w in words[max(0, start - 6):start])
 
 
 def clause_tier(words: list[str], lex: Lexicon, away: bool = False, routine: bool = False) -> int:

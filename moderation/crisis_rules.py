@@ -156,6 +156,18 @@ def _method_at_hand(clause_words: list[list[str]], lex: "Lexicon") -> bool:
     return False
 
 
+def _want_all_pills(words: list[str], lex: "Lexicon") -> bool:
+    """A wish or thought to take all of them ("thinking of taking all my sleeping pills")."""
+    s = lex.sections
+    if contains(words, s["routine"]) or contains(words, s["method_routine"]):
+        return False
+    for _, w_end in spans(words, s["want"]) + spans(words, s["think"]):
+        rest = words[w_end:w_end + 7]
+        if _TOOK & set(rest[:3]) and (_ALL & set(rest)) and (contains(rest, s["pills"]) or contains(rest, s["method"])):
+            return True
+    return False
+
+
 def _pointless(words: list[str], lex: "Lexicon") -> bool:
     s = lex.sections
     for _, p_end in spans(words, s["pointless"]):
@@ -248,6 +260,6 @@ def composed_tier(clause_words: list[list[str]], lex: "Lexicon", other, past, fi
         return 2
     for words in live:
         if _pointless(words, lex) or _all_over(words, lex) or _unnoticed(words, lex) or \
-                _better_gone(words, lex) or _many_pills(words, lex):
+                _better_gone(words, lex) or _many_pills(words, lex) or _want_all_pills(words, lex):
             return 2
     return 0

@@ -32,6 +32,10 @@ from moderation.disclosure_detect import detect
     "k.m.s tonight fr",                                      # dotted letters
     "har lyst til å d0",                                     # a zero for ø
     "Nothing matters anymore, I'm ending it tonight",        # -ing forms
+    "i kveld tar jeg livet mitt",                            # the verb before the subject (V2)
+    "I'm thinking of taking all my sleeping pills",          # a wish to take all of them
+    "its too much. i cant anymore. im sorry",                # finality + an apology at clause ends
+    "i'm sitting in my car in the garage with the engine running",
 ])
 def test_crisis_composed_from_general_parts(text: str) -> None:
     assert assess(text) == 2
@@ -51,6 +55,11 @@ def test_crisis_composed_from_general_parts(text: str) -> None:
     "I'd rather die than sing karaoke",
     "I want this week to be over",
     "ingen kommer til å merke om jeg drar tidlig",
+    "venninnen min snakket om selvmord, hvordan hjelper jeg henne?",   # "min" says whose, not who
+    "If you ever feel suicidal please call 116 123",         # advice to someone else
+    "My doctor changed my pills and I feel a bit odd tonight",          # "odd" is not "OD"
+    "Jeg vil at denne uka skal ta slutt, så sliten",
+    "Jeg har skrevet brev til julenissen med datteren min i kveld",
 ])
 def test_the_same_parts_in_everyday_use_are_not_a_crisis(text: str) -> None:
     assert assess(text) < 2
