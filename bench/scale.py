@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
 import subprocess
@@ -65,13 +64,13 @@ class Steps:
         return 0
 
 
-def make_runtime(url: str) -> Runtime:
+def make_runtime(url: str, id_prefix: str = "") -> Runtime:
     group = GroupConfig(slug="bench", name="Bench", invite_codes=["BENCH"],
                         communities=[CommunityConfig(slug="here", name="Here")])
     config = Config(groups=[group])
     config.storage.url = url
     config.safety.posts_per_minute = 100000
-    return build_runtime(config, DATA_KEY, {"memory": MemoryTransport()}, clock=SystemClock())
+    return build_runtime(config, DATA_KEY, {"memory": MemoryTransport(id_prefix=id_prefix)}, clock=SystemClock())
 
 
 def user(i: int) -> PlatformUser:
@@ -291,16 +290,24 @@ async def run(members: int, posts: int, threads: int, url: str, rounds: int = 20
 
 
 # -- several processes on PostgreSQL -------------------------------------------------------
-def drain_worker(url: str) -> None:
-    """One process: drain whatever it can claim, print how many it sent."""
-    rt = make_runtime(url)
+def drain_worker(url: str, tag: str, go: str) -> None:
+    """One process: wait for the start signal, drain whatever it can claim, print what it sent
+    (address and text of each copy) and how long it took."""
+    rt = make_runtime(url, id_prefix=f"{tag}-")           # message ids unique across processes
+    mem: MemoryTransport = rt.transports["memory"]
     rt.worker.recover()
+    print("READY", flush=True)
+    while not Path(go).exists():
+        time.sleep(0.005)
+    started = time.perf_counter()
     asyncio.run(rt.worker.drain())
-    print(json.dumps({"sent": rt.transports["memory"].sends}))
+    seconds, cpu = time.perf_counter() - started, time.process_time()
+    sent = [[m.address, m.text] for m in mem.all_messages()]
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "sent": sent}))
     rt.worker.release()
 
 
-def queue_backlog(url: str, members: int, posts: int) -> int:
+def queue_backlog(url: str, members: int, posts: int) -> tuple[int, int]:
     rt = make_runtime(url)
 
     async def go() -> None:
@@ -308,18 +315,30 @@ def queue_backlog(url: str, members: int, posts: int) -> int:
             await say(rt, 0, f"/reply 1 backlog post {n}")
     asyncio.run(go())
     with rt.db.uow() as uow:
-        count = uow.session.scalar(select(func.count()).select_from(OutboxItem)
-                                   .where(OutboxItem.status == "pending")) or 0
+        pending = select(func.count()).select_from(OutboxItem).where(OutboxItem.status == "pending")
+        count = uow.session.scalar(pending) or 0
+        copies = uow.session.scalar(pending.where(OutboxItem.post_id.is_not(None))) or 0
     rt.db.engine.dispose()
-    return count
+    return count, copies     # copies of posts leave a delivery record; the author's confirmations do not
 
 
-def parallel_drain(url: str, processes: int) -> tuple[float, int]:
-    started = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, "-m", "bench.scale", "--drain-worker", url], stdout=subprocess.PIPE,
-                              text=True, cwd=Path(__file__).resolve().parent.parent) for _ in range(processes)]
-    sent = sum(json.loads(p.communicate()[0].strip().splitlines()[-1])["sent"] for p in procs)
-    return time.perf_counter() - started, sent
+def parallel_drain(url: str, processes: int) -> tuple[float, list[list]]:
+    """Drain in ``processes`` processes started together (their start-up is not timed): the
+    seconds until the last one is done, and what each sent."""
+    with tempfile.TemporaryDirectory() as tmp:
+        go = Path(tmp) / "go"
+        procs = [subprocess.Popen([sys.executable, "-m", "bench.scale", "--drain-worker", url, f"p{n}", str(go)],
+                                  stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)
+                 for n in range(processes)]
+        for p in procs:
+            assert p.stdout.readline().strip() == "READY"
+        started = time.perf_counter()
+        go.touch()
+        outs = [p.communicate()[0] for p in procs]
+        elapsed = time.perf_counter() - started
+    results = [json.loads(out.strip().splitlines()[-1]) for out in outs]
+    print("  (per process: " + ", ".join(f"{r['seconds']:.2f} s, {r['cpu']:.2f} s CPU" for r in results) + ")")
+    return elapsed, [r["sent"] for r in results]
 
 
 def exactly_once(url: str) -> tuple[int, int, int]:
@@ -335,6 +354,8 @@ def exactly_once(url: str) -> tuple[int, int, int]:
 
 
 def two_processes(cluster, members: int, backlog_posts: int) -> dict:  # type: ignore[no-untyped-def]
+    """The same backlog drained by one process and by two: seconds, and whether every copy
+    was sent exactly once (by the transports' records and by the deliveries recorded)."""
     out = {}
     for processes in (1, 2):
         name = f"bench_drain_{processes}"
@@ -343,12 +364,28 @@ def two_processes(cluster, members: int, backlog_posts: int) -> dict:  # type: i
         rt = make_runtime(url)
         seed(rt, members, 10, 2)
         rt.db.engine.dispose()
-        queued = queue_backlog(url, members, backlog_posts)
+        queued, copies = queue_backlog(url, members, backlog_posts)
         elapsed, sent = parallel_drain(url, processes)
+        seen = [{tuple(c) for c in s} for s in sent]
+        both = set.intersection(*seen) if processes > 1 else set()
         d, distinct, left = exactly_once(url)
-        out[processes] = {"queued": queued, "seconds": elapsed, "sent": sent, "deliveries": d,
-                          "distinct": distinct, "left": left}
+        out[processes] = {"queued": queued, "copies": copies, "seconds": elapsed, "sent": sum(len(s) for s in sent),
+                          "per_process": [len(s) for s in sent], "distinct_sent": len(set().union(*seen)),
+                          "twice": len(both), "deliveries": d, "distinct": distinct, "left": left}
+    out["ratio"] = out[1]["seconds"] / out[2]["seconds"]
+    out["exactly_once"] = all(x["sent"] == x["distinct_sent"] == x["queued"] and x["twice"] == x["left"] == 0
+                              and x["deliveries"] == x["distinct"] == x["copies"] for x in (out[1], out[2]))
     return out
+
+
+def report_processes(two: dict) -> None:
+    for n in (1, 2):
+        t = two[n]
+        print(f"{n} process(es) drain   {t['queued']} rows in {t['seconds']:.2f} s "
+              f"({t['queued'] / t['seconds']:.0f}/s); sent {t['sent']} {t['per_process']}, "
+              f"{t['twice']} by both, recorded {t['deliveries']} ({t['distinct']} distinct), left {t['left']}")
+    print(f"two processes vs one  {two['ratio']:.2f} x (target >= 1.3); every row exactly once: "
+          f"{'yes' if two['exactly_once'] else 'NO'}")
 
 
 def report(r: dict, backend: str) -> None:
@@ -361,6 +398,7 @@ def report(r: dict, backend: str) -> None:
         per, work, sent = r[f"drain{k}"]
         print(f"drain {k:>2} queued posts  {per * 1e6:.0f} µs/delivery ({sent} deliveries, {work:.2f}k VM steps each)")
     work = f"{r['work_ratio']:.2f}" if r["work_ratio"] is not None else "n/a"
+    print(f"drain ratio 5:1       time {r['drain5'][0] / r['drain1'][0]:.2f}")
     print(f"drain ratio 10:1      time {r['drain_ratio']:.2f}, database work {work} (target <= 1.2)")
     for op in ("edit", "delete"):
         print(f"{op:<21} handler {r[op][0]:.1f} ms, propagation {r[op][1]:.0f} copies/s")
@@ -387,10 +425,10 @@ def main() -> None:
                         help="how long another process holds the SQLite write lock (0: skip)")
     parser.add_argument("--postgres", action="store_true", help="a throw-away PostgreSQL cluster")
     parser.add_argument("--backlog-posts", type=int, default=5, help="posts queued for the two-process drain")
-    parser.add_argument("--drain-worker", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--drain-worker", nargs=3, metavar=("URL", "TAG", "GO"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drain_worker:
-        drain_worker(args.drain_worker)
+        drain_worker(*args.drain_worker)
         return
     if not args.postgres:
         with tempfile.TemporaryDirectory() as tmp:
@@ -405,14 +443,9 @@ def main() -> None:
         r = asyncio.run(run(args.members, args.posts, args.threads, cluster.url("bench_scale"), args.rounds))
         report(r, "PostgreSQL")
         two = two_processes(cluster, args.members, args.backlog_posts)
-        for n, t in two.items():
-            print(f"{n} process(es) drain   {t['queued']} rows in {t['seconds']:.2f} s "
-                  f"({t['queued'] / t['seconds']:.0f}/s); sent {t['sent']}, recorded {t['deliveries']} "
-                  f"({t['distinct']} distinct), left {t['left']}")
-        print(f"two processes vs one  {two[1]['seconds'] / two[2]['seconds']:.2f} x (target >= 1.3)")
+        report_processes(two)
     finally:
         cluster.stop()
-    del os
 
 
 if __name__ == "__main__":

@@ -183,6 +183,7 @@ class OutboxWorker:
                 return [], 0
             owners = uow.accounts.load([c.account_id for c in claimed])
             cache: dict = {}
+            self.renderer.prefetch(uow, [person for _, person in owners.values()], cache)
             behind: list[int] = []
             for item in claimed:                       # id order: each run in its own order
                 if item.account_id in ended:

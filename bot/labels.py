@@ -31,6 +31,29 @@ def viewer_member_id(uow: UnitOfWork, cache: dict, person_id: int, group_id: int
     return _cached(cache, ("labels.viewer", person_id, group_id), find)
 
 
+def groups_of(uow: UnitOfWork, cache: dict, person_id: int) -> set[int]:
+    """The groups the recipient is an active member of."""
+    return _cached(cache, ("labels.groups", person_id),
+                   lambda: {m.group_id for m in uow.members.of_person(person_id)})
+
+
+def prefetch(uow: UnitOfWork, person_ids: set[int], cache: dict) -> None:
+    """Look up the memberships of a whole batch of recipients at once (one query, not two
+    per copy of a fan-out): their groups, and their member id in each group of the batch."""
+    person_ids = {p for p in person_ids if ("labels.groups", p) not in cache}
+    if not person_ids:
+        return
+    members = uow.members.of_people(person_ids)
+    groups = {m.group_id for m in members}
+    for person_id in person_ids:
+        cache[("labels.groups", person_id)] = set()
+        for group_id in groups:
+            cache.setdefault(("labels.viewer", person_id, group_id), None)
+    for m in members:
+        cache[("labels.groups", m.person_id)].add(m.group_id)
+        cache[("labels.viewer", m.person_id, m.group_id)] = m.id
+
+
 def label(uow: UnitOfWork, t: Translate, author: Member | None, viewer_id: int | None, cache: dict) -> str:
     """How the member ``viewer_id`` sees ``author`` now. The result depends only on the
     author's own live reveals (to this viewer, or of their community to the group)."""

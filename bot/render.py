@@ -11,6 +11,7 @@ from typing import Any, Callable
 from bot.config import Config
 from bot.events import Button, Rendered
 from bot.i18n import LANGUAGES, I18n
+from bot.labels import prefetch as prefetch_memberships
 from storage.models import Account, Person
 from storage.repo import Claimed, UnitOfWork
 
@@ -86,6 +87,10 @@ class Renderer:
 
     def register(self, kind: str, func: KindRenderer) -> None:
         self.kinds[kind] = func
+
+    def prefetch(self, uow: UnitOfWork, persons: list[Person], cache: dict) -> None:
+        """What every render of a batch looks up per recipient, for all of them at once."""
+        prefetch_memberships(uow, {p.id for p in persons}, cache)
 
     def render(self, uow: UnitOfWork, item: Claimed, account: Account, person: Person,
                cache: dict | None = None) -> Rendered | None:

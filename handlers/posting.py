@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import as_utc
 from bot.events import Rendered
-from bot.labels import author_label, viewer_member_id
+from bot.labels import author_label, groups_of, viewer_member_id
 from bot.render import RenderContext
 from bot.unicode_text import has_visible_text
 from bot.router import Context
@@ -198,11 +198,7 @@ def _group_for(rc: RenderContext, group_id: int) -> str:
 
 
 def _groups_of(rc: RenderContext) -> set[int]:
-    key = ("groups_of_person", rc.person.id)
-    groups = rc.cache.get(key)
-    if groups is None:
-        groups = rc.cache[key] = {m.group_id for m in rc.uow.members.of_person(rc.person.id)}
-    return groups
+    return groups_of(rc.uow, rc.cache, rc.person.id)
 
 
 def render_post(rc: RenderContext, item: Claimed) -> Rendered | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, column, func, select, true, values
+from sqlalchemy import Integer, bindparam, func, select, true
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from bot.clock import as_utc
@@ -22,16 +23,20 @@ def runs_query(session: Session, heads: dict[tuple[int, int], int], run: int):  
     """The first ``run - 1`` unfinished non-head rows behind each head (``heads``: account
     and lane to the head's id), in id order; also for tests that check its plan.
 
-    PostgreSQL gets one small index lookup per head (a LATERAL join on the heads): an
-    IN list over all the accounts would be planned as a sequential scan of the whole
-    outbox when the statistics are stale (the default selectivity of an IN list). SQLite
-    walks ix_outbox_account for the accounts either way."""
+    PostgreSQL gets one small index lookup per head (a LATERAL join on the heads, passed as
+    three arrays so that the statement is the same for every batch): an IN list over all
+    the accounts would be planned as a sequential scan of the whole outbox when the
+    statistics are stale (the default selectivity of an IN list). SQLite walks
+    ix_outbox_account for the accounts either way."""
     cols = (OutboxItem.id, OutboxItem.account_id, OutboxItem.lane, OutboxItem.op, OutboxItem.kind,
             OutboxItem.payload, OutboxItem.post_id, OutboxItem.target_delivery_id, OutboxItem.attempts,
             OutboxItem.status, OutboxItem.not_before)
     if session.get_bind().dialect.name == "postgresql":
-        h = values(column("account_id", Integer), column("lane", Integer), column("head_id", Integer),
-                   name="h").data([(a, lane, i) for (a, lane), i in sorted(heads.items())])
+        ordered = sorted(heads.items())
+        arrays = {"accounts": [a for (a, _), _ in ordered], "lanes": [lane for (_, lane), _ in ordered],
+                  "heads": [head for _, head in ordered]}
+        h = func.unnest(*(bindparam(name, value, type_=ARRAY(Integer)) for name, value in arrays.items())
+                        ).table_valued("account_id", "lane", "head_id").render_derived(name="h")
         behind = (select(*cols).where(OutboxItem.account_id == h.c.account_id, OutboxItem.lane == h.c.lane,
                                       OutboxItem.status.in_(UNFINISHED), OutboxItem.head.is_(False),
                                       OutboxItem.id > h.c.head_id)

@@ -228,6 +228,15 @@ class Members(_Repo):
             q = q.where(Member.status == "active")
         return list(self.s.scalars(q.order_by(Member.id)))
 
+    def of_people(self, person_ids: set[int]) -> list[Member]:
+        """Active memberships of many people, in one query (a delivery batch's recipients)."""
+        found: list[Member] = []
+        ids = sorted(person_ids)
+        for start in range(0, len(ids), 5000):
+            found += self.s.scalars(select(Member).where(Member.person_id.in_(ids[start:start + 5000]),
+                                                         Member.status == "active"))
+        return found
+
     def in_group(self, person_id: int, group_id: int) -> Member | None:
         return self.s.scalar(select(Member).where(Member.person_id == person_id, Member.group_id == group_id,
                                                   Member.status == "active"))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.scale import run
+import pytest
+
+from bench.scale import run, two_processes
 
 
 async def test_small_scale_run_drains_linearly_and_exactly_once(tmp_path: Path) -> None:
@@ -21,3 +23,10 @@ async def test_small_scale_run_drains_linearly_and_exactly_once(tmp_path: Path) 
     # loop stalls far less than the lock was held.
     for name in ("help_fanout", "help_locked"):
         assert r[name]["p99_ms"] < 10000 and r[name]["stall_ms"] < 500
+
+
+@pytest.mark.postgres
+def test_the_two_process_drain_figure_checks_every_row_once(pg_cluster) -> None:
+    two = two_processes(pg_cluster, members=40, backlog_posts=2)
+    assert two[1]["queued"] == two[2]["queued"] == 2 * 40      # 39 copies and a confirmation, twice
+    assert two["exactly_once"] and two[2]["twice"] == 0 and two["ratio"] > 0

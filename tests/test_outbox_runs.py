@@ -170,3 +170,21 @@ async def test_runs_on_a_fresh_postgres_with_stale_statistics_read_only_the_clai
     with rt.db.uow() as uow:
         claimed = uow.outbox.claim_due(100, skip_locked=True, lane=BULK, owner="t", run=10)
     assert len(claimed) == 500 and len({c.account_id for c in claimed}) == 100
+
+
+async def test_a_fan_out_looks_up_its_recipients_memberships_once_per_batch(make_runtime) -> None:
+    """Rendering a copy needs the recipient's memberships (group tag, how they see the author);
+    they are looked up for the whole batch, not with two queries per copy."""
+    rt = make_runtime()
+    h = Harness(rt)
+    for i in range(12):
+        await h.onboard(f"u{i}", f"Tree{i}")
+    await h.say("u0", "/new Evenings\nfirst")
+    statements: list[str] = []
+    event.listen(rt.db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    await h.say("u0", "a post for everyone", drain=False)
+    statements.clear()
+    await rt.worker.drain()
+    assert "a post for everyone" in h.inbox("u5")[-1]
+    memberships = [s for s in statements if s.lstrip().startswith("SELECT") and "FROM members" in s]
+    assert len(memberships) <= 3, len(memberships)        # it was two per copy (23 here)
