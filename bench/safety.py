@@ -5,7 +5,8 @@
 For each check (disclosure, crisis) and language: recall (labelled positives the check
 catches) and false-alarm rate (labelled negatives it fires on), then the time per post for
 both checks together. "Crisis" counts as caught only when the author would get the private
-answer (tier 2); a quiet queue note on a negative is not a false alarm.
+answer (tier 2) from both crisis stages together (moderation.crisis.combined_tier, exactly what
+the bot acts on); a quiet queue note on a negative is not a false alarm.
 """
 from __future__ import annotations
 
@@ -15,14 +16,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from moderation.crisis import assess
+from moderation.crisis import combined_tier
 from moderation.disclosure_detect import detect
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "safety_posts.txt"
 # Every labelled set: the first one the rules were built on, then held-out sets that were
 # written by others and run once before any rule was changed for them.
 SETS = tuple(DATA.parent / f"{name}.txt" for name in
-             ("safety_posts", "safety_holdout", "safety_holdout2", "safety_blind"))
+             ("safety_posts", "safety_holdout", "safety_holdout2", "safety_blind", "safety_concepts"))
 LOCAL = ("Fjordvik", "Nordby")          # the set's configured local place names
 TARGETS = {"disclosure": (0.95, 0.05), "crisis": (0.95, 0.10)}
 MAX_MS = 2.0
@@ -95,7 +96,7 @@ def run(posts: list[Post], local: tuple[str, ...] = LOCAL, rounds: int = 3) -> R
     misses: list[tuple[str, str, Post]] = []
     for post in posts:
         for check, label, fired in (("disclosure", post.disclosure, bool(detect(post.text, local=local))),
-                                    ("crisis", post.crisis, assess(post.text) == 2)):
+                                    ("crisis", post.crisis, combined_tier(post.text) == 2)):
             tallies.setdefault((check, post.lang), Tally()).add(label, fired)
             if label != fired:
                 misses.append((check, "missed" if label else "false alarm", post))
@@ -103,7 +104,7 @@ def run(posts: list[Post], local: tuple[str, ...] = LOCAL, rounds: int = 3) -> R
     for _ in range(rounds):
         for post in posts:
             detect(post.text, local=local)
-            assess(post.text)
+            combined_tier(post.text)
     ms = (time.perf_counter() - start) * 1000 / (rounds * len(posts))
     return Result(tallies, ms, misses)
 
@@ -140,7 +141,7 @@ def console(posts: list[Post], local: tuple[str, ...], modes: tuple[str, ...], m
                 continue
             for check, label, fired, direct in (
                     ("disclosure", post.disclosure, got.disclosure, bool(detect(post.text, local=local))),
-                    ("crisis", post.crisis, got.crisis, assess(post.text) == 2)):
+                    ("crisis", post.crisis, got.crisis, combined_tier(post.text) == 2)):
                 tallies.setdefault((check, post.lang), Tally()).add(label, fired)
                 if fired != direct:
                     differ.append((check, fired, post))

@@ -12,7 +12,7 @@ from handlers.posting import MAX_TITLE, edit_post, parse_id, publish, visible_th
 from moderation.disclosure import (ANSWERED, MAX_QUOTED, answer_buttons, edit_target, findings, settled_for,
                                    source_of)
 from moderation.alerts import crisis_answer, raise_alert
-from moderation.crisis import assess, extra_words
+from moderation.crisis import combined_tier, extra_words
 from storage.models import Draft
 from storage.models_safety import DisclosurePending
 from storage.repo import DIRECT
@@ -203,8 +203,8 @@ def title_check(ctx: Context, title: str, body: str, settled: frozenset[str] = f
     its own check), and a detail that could identify someone in the title (or its first post) is
     asked about first, as in a post: title and post wait together as one draft. False: not now."""
     words = extra_words(ctx)
-    title_crisis = assess(title, words) == 2
-    body_crisis = bool(body.strip()) and assess(body, words) == 2
+    title_crisis = combined_tier(title, words) == 2
+    body_crisis = bool(body.strip()) and combined_tier(body, words) == 2
     member = ctx.member
     skip = "disclosure" in settled or (member.role == "consultant" and ctx.config.safety.disclosure_skip_consultants)
     found = [] if skip else findings(ctx, title) + findings(ctx, body)

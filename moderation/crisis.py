@@ -15,6 +15,7 @@ from importlib import resources
 from typing import Iterable
 
 from moderation.checks import PUBLISH, Submission, Verdict, register
+from moderation.crisis_concepts import combine
 from moderation.crisis_rules import away, composed_tier, contains, farewell_cues, match_at, spans
 from moderation.text import canon, clauses, phrase, tokens
 
@@ -354,6 +355,12 @@ def assess(text: str, extra: tuple[str, ...] = ()) -> int:
     return best
 
 
+def combined_tier(text: str, extra: tuple[str, ...] = ()) -> int:
+    """What the bot acts on: these phrase rules and the concept stage (moderation/crisis_concepts.py)
+    together — the benchmark, the check, the disclosure question and thread titles all use this."""
+    return combine(assess(text, extra), text)
+
+
 def extra_words(ctx) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
     words = ctx.config.safety.crisis_words
     return tuple(w for lang in sorted(words) for w in words[lang])
@@ -361,7 +368,7 @@ def extra_words(ctx) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
 
 @register("crisis", order=10)
 def crisis_check(sub: Submission) -> Verdict:
-    tier = assess(sub.text, extra_words(sub.ctx))
+    tier = combined_tier(sub.text, extra_words(sub.ctx))
     if tier == 0:
         return PUBLISH
     from moderation.alerts import crisis_answer, raise_alert, queue_held

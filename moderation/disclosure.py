@@ -80,13 +80,13 @@ def answer_buttons(draft_id: int) -> list[list[tuple[str, str]]]:
 
 def ask_author(ctx: "Context", sub: Submission, quoted: tuple[str, ...]) -> "Draft":
     """Keep the text as a waiting draft and ask the author what to do with it."""
-    from moderation.crisis import assess, extra_words
+    from moderation.crisis import combined_tier, extra_words
     member = ctx.member
     assert member is not None
     edit = sub.edit_of
     draft = ctx.uow.drafts.keep(member.id, sub.text, "disclosure", thread_id=sub.thread.id,
                                 reply_to=edit.reply_to_post_id if edit is not None else sub.reply_to)
-    answered = ANSWERED in sub.skip or assess(sub.text, extra_words(ctx)) == 2
+    answered = ANSWERED in sub.skip or combined_tier(sub.text, extra_words(ctx)) == 2
     pending(ctx.uow).add(draft, edit.id if edit is not None else None, answered, source_of(ctx))
     lines = [{"t": "safety.quote_line", "params": {"text": part}} for part in quoted]
     ctx.reply("safety.disclosure_ask_edit" if edit is not None else "safety.disclosure_ask",

@@ -102,13 +102,13 @@ def test_the_console_shows_the_author_what_the_detector_finds(tmp_path: Path) ->
     post, /new title) the author sees the crisis answer / the disclosure question exactly when
     the detector fires."""
     from bench.safety_console import MODES, run_console as through_console
-    from moderation.crisis import assess
+    from moderation.crisis import combined_tier
     from moderation.disclosure_detect import detect
     seen = through_console(SAMPLE)
     for (index, mode), got in seen.items():
         if index < 0:
             continue
         text = SAMPLE[index]
-        assert got.crisis == (assess(text) == 2), (mode, text)
+        assert got.crisis == (combined_tier(text) == 2), (mode, text)
         assert got.disclosure == bool(detect(text)), (mode, text)
     assert {mode for _, mode in seen} >= set(MODES)

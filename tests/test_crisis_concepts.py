@@ -1,0 +1,154 @@
+"""The concept stage of the crisis check (moderation/crisis_concepts.py): posts told in parts
+that are ordinary alone get the answer, clear signals undo a concept, and the bot, the
+benchmark and stage one are combined in one place."""
+from __future__ import annotations
+
+import pytest
+
+from bench.safety import Post, run
+from moderation import crisis_concepts as concepts
+from moderation.crisis import assess, combined_tier
+
+# One post per rule and language; stage one (the phrase lists) misses every one of them.
+RULES = [
+    ("method+acquire", "picked up a rope from the hardware store"),
+    ("method+acquire", "har skaffet meg et tau"),
+    ("method+near", "the noose is tied, tonight"),
+    ("method+near", "løkka er knyttet, i natt"),
+    ("method+at_hand", "the rope is in my bag"),
+    ("method+at_hand", "barberbladet ligger ved siden av meg"),
+    ("method+urge", "keep thinking about the tracks and jumping in front"),
+    ("method+urge", "tenker på å hoppe foran et tog"),
+    ("selfharm+again", "burned myself again last night"),
+    ("selfharm+again", "brant meg igjen i går"),
+    ("selfharm+urge", "want to sh so bad"),
+    ("death+context", "tonight i finally end it"),
+    ("death+context", "i morgen gjør jeg endelig slutt på det"),
+    ("farewell+final", "thanks for everything, you won't hear from me again, i won't be needing this account"),
+    ("farewell+final", "takk for alt, dere trenger ikke bekymre dere for meg lenger, ingen mer meg"),
+    ("lastpost", "think this is my final post"),
+    ("lastpost", "dette er siste gang jeg skriver her"),
+    ("note+left", "wrote a note for my brother, it's on my desk"),
+    ("note+left", "skrev en lapp til broren min, den ligger på pulten"),
+    ("disposal+final", "gave my plants to the neighbour, won't need them where i'm going"),
+    ("disposal+final", "sletta kontoene mine og betalte regningene"),
+    ("hopeless+final", "tired of fighting, this is it"),
+    ("hopeless+final", "gir opp, for godt"),
+    ("prepare+final", "found a spot where nobody goes"),
+    ("prepare+final", "funnet et sted der ingen finner meg"),
+    ("pills+stash", "counted my pills, should be enough"),
+    ("pills+stash", "har spart opp pillene, det holder"),
+    ("place+there", "on the roof now, it is quiet"),
+    ("place+there", "klatret opp på taket, snart"),
+    ("covert+means", "when nobody is home i will do it"),
+    ("covert+means", "når ingen er hjemme gjør jeg det"),
+    ("calm+ready", "tomorrow is the day, i have made peace with it"),
+    ("calm+ready", "har sluttet fred med det, i morgen er dagen"),
+]
+
+
+@pytest.mark.parametrize("rule,text", RULES, ids=[f"{r}:{t[:30]}" for r, t in RULES])
+def test_concepts_that_make_a_crisis_together_get_the_answer(rule: str, text: str) -> None:
+    assert assess(text) < 2                     # the phrase lists alone miss it
+    tier, _, fired = concepts.evidence(text)
+    assert tier == 2 and rule in fired
+    assert combined_tier(text) == 2
+
+
+def test_each_part_alone_is_not_a_crisis() -> None:
+    for text in ("picked up some milk from the store", "the rope is long", "har skaffet meg ny jakke",
+                 "i morgen er det fredag", "gave my plants to the neighbour", "counted my coins",
+                 "takk for alt", "on the roof of the car", "when nobody is home i read"):
+        assert concepts.assess(text) < 2, text
+
+
+# (crisis, the same undone by one clear signal) — in both languages for each signal.
+SUPPRESSED = {
+    "someone else": [("relapsed on sh last night and want to do it again",
+                      "my friend relapsed on sh last night and wants to do it again"),
+                     ("har skaffet meg et tau", "han har skaffet seg et tau")],
+    "negation": [("going to burn myself again tonight", "not going to burn myself again tonight"),
+                 ("skal brenne meg igjen i kveld", "jeg har ingen planer om å brenne meg igjen i kveld")],
+    "recovered past": [("burned myself again and again, not sure i can stop",
+                        "years ago i burned myself again and again, now i am much better"),
+                       ("brant meg igjen og igjen",
+                        "for mange år siden brant jeg meg igjen og igjen, nå har jeg det mye bedre")],
+    "idiom": [("i am dying tonight", "i am dying laughing tonight"),
+              ("jeg dør i kveld", "jeg dør av latter i kveld")],
+    "everyday use": [("bought a rope today", "bought a rope for the hammock today"),
+                     ("har skaffet meg et tau", "har skaffet meg et tau til båten")],
+    "fiction or news": [("thinking about suicide tonight", "watched a film about suicide tonight"),
+                        ("tenker på selvmord i kveld", "så en film om selvmord i kveld")],
+    "helping someone": [("bought a rope today, i know where", "how can i help my friend, he bought a rope today"),
+                        ("har skaffet meg et tau", "hvordan kan jeg hjelpe vennen min, han har skaffet seg et tau")],
+    "a way back": [("this is my last message", "this is my last message, see you next week"),
+                   ("dette er siste innlegget mitt", "dette er siste innlegget mitt, vi ses neste uke")],
+    "routine": [("counted my pills, should be enough", "took my pills this morning as usual, counted them, enough"),
+                ("har spart opp pillene, det holder", "tok pillene mine som vanlig, har spart opp nok til ferien")],
+}
+PAIRS = [(kind, crisis, undone) for kind, pairs in SUPPRESSED.items() for crisis, undone in pairs]
+
+
+@pytest.mark.parametrize("kind,crisis,undone", PAIRS, ids=[f"{k}:{u[:30]}" for k, _, u in PAIRS])
+def test_a_clear_signal_undoes_the_concept(kind: str, crisis: str, undone: str) -> None:
+    assert concepts.assess(crisis) == 2
+    assert concepts.assess(undone) < 2
+
+
+def test_an_undone_method_or_death_is_still_a_quiet_note() -> None:
+    assert concepts.assess("han har skaffet seg et tau") == 1
+    assert concepts.assess("watched a film about suicide tonight") == 1
+    assert concepts.assess("counted my coins, should be enough") == 0
+
+
+def test_stage_ones_mention_is_overruled_only_by_strong_evidence() -> None:
+    strong = "har kjøpt tau og vet hvor jeg skal gjøre det"        # a method bought: stage one says mention
+    assert assess(strong) == 1 and concepts.evidence(strong)[1]
+    assert combined_tier(strong) == 2
+    weak = "I tried to end it years ago"
+    assert concepts.combine(1, weak) <= 1
+    # a farewell with finality is a crisis alone, but not against stage one's reading of a mention
+    farewell = "thanks for everything, you won't hear from me again, i won't be needing this account"
+    assert not concepts.evidence(farewell)[1]
+    assert concepts.combine(1, farewell) == 1 and concepts.combine(0, farewell) == 2
+    assert concepts.combine(2, "hello") == 2
+
+
+def test_spelling_games_are_undone_as_in_stage_one() -> None:
+    assert concepts.assess("b0ught a r0pe t0day") == 2
+    assert concepts.assess("har skaffa meg et tauuu") == 2
+    assert concepts.assess("GAVE AWAY my cat. wont need her where Im going") == 2
+
+
+def test_the_benchmark_counts_what_the_bot_does() -> None:
+    posts = [Post("en", False, True, "wrote letters to my kids and put them in the drawer"),
+             Post("nb", False, True, "ga bort hunden min, trenger den ikke der jeg skal"),
+             Post("en", False, False, "bought a new rope for the climbing gym today")]
+    result = run(posts, rounds=1)
+    assert result.total("crisis").recall == 1.0 and result.total("crisis").false_alarms == 0.0
+
+
+def test_a_long_post_is_fast() -> None:
+    import time
+    text = "i have been feeling low for weeks and my sister says i should talk to someone. " * 20
+    start = time.perf_counter()
+    for _ in range(20):
+        concepts.assess(text)
+    assert (time.perf_counter() - start) / 20 < 0.05
+
+
+from tests.test_safety_crisis import group, sent  # noqa: E402,F401  (the group fixture)
+
+
+async def test_a_post_only_the_concept_stage_reads_gets_the_answer_and_the_alert(group) -> None:
+    rt, h = await group()
+    await h.say("ann", "ga bort hunden min i dag, trenger den ikke der jeg skal")
+    assert any("116 123" in m.text for m in sent(h, "ann"))
+    assert len([m for m in sent(h, "lillian") if m.buttons]) == 1
+
+
+async def test_a_kind_everyday_post_gets_neither(group) -> None:
+    rt, h = await group()
+    await h.say("ann", "kjøpte tau til båten i dag, skal ut og fiske i morgen")
+    assert not any("116 123" in m.text for m in sent(h, "ann"))
+    assert not [m for m in sent(h, "lillian") if m.buttons]
