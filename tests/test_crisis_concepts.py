@@ -16,7 +16,7 @@ RULES = [
     ("method+near", "the noose is tied, tonight"),
     ("method+near", "løkka er knyttet, i natt"),
     ("method+at_hand", "the rope is in my bag"),
-    ("method+at_hand", "barberbladet ligger ved siden av meg"),
+    ("blade+at_hand", "barberbladet ligger ved siden av meg"),
     ("method+urge", "keep thinking about the tracks and jumping in front"),
     ("method+urge", "tenker på å hoppe foran et tog"),
     ("selfharm+again", "burned myself again last night"),
