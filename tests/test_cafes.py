@@ -26,9 +26,9 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-async def setup(make_runtime, start: datetime, url: str | None = None):  # type: ignore[no-untyped-def]
+async def setup(make_runtime, start: datetime, url: str | None = None, **kw):  # type: ignore[no-untyped-def]
     clock = FakeClock(start)
-    rt = make_runtime(url=url, clock=clock)
+    rt = make_runtime(url=url, clock=clock, **kw)
     h = Harness(rt)
     await h.onboard("lillian", "Lillian")
     for user, name in PEOPLE:
@@ -46,8 +46,8 @@ async def tick(rt, h, clock, when: datetime | None = None) -> dict[str, int]:  #
     return done
 
 
-def reminders(h: Harness, user: str) -> list[str]:
-    return [t for t in h.inbox(user) if t.startswith("Reminder: café")]
+def reminders(h: Harness, user: str, platform: str = "memory") -> list[str]:
+    return [t for t in h.inbox(user, platform) if t.startswith("Reminder: café")]
 
 
 def test_first_tuesday_keeps_18_local_across_both_dst_changes() -> None:
@@ -109,6 +109,27 @@ async def test_7d_1d_2h_reminders_arrive_once_each_at_the_right_instants(make_ru
         assert "Fewer than 3 have said yes" in day_before.text
         assert "it's OK to say today isn't a good day" in day_before.text
         assert [b.command for b in day_before.buttons[0]] == ["/rsvp 1 yes", "/rsvp 1 maybe", "/rsvp 1 no"]
+    finally:
+        await rt.stop()
+
+
+async def test_a_person_with_linked_accounts_gets_each_announcement_and_reminder_once(make_runtime) -> None:
+    transports = {"memory": MemoryTransport("memory"), "other": MemoryTransport("other")}
+    rt, h, clock = await setup(make_runtime, utc(2026, 3, 1, 12), transports=transports)
+    try:
+        await h.say("ann", "/link")
+        code = h.last("ann").split("link code is ")[1].split(".")[0]
+        await h.say("ann", f"/link {code}", platform="other")       # last written from: "other"
+        await _cafe_with_rsvps(rt, h, "2026-03-31 18:00")           # ann answers yes on "memory"
+        await h.say("ann", "/deliver here", platform="other")
+        await tick(rt, h, clock)
+        announced = [t for t in h.inbox("ann") + h.inbox("ann", "other") if "A café is planned" in t]
+        assert len(announced) == 1 and announced[0] in h.inbox("ann", "other")
+        await tick(rt, h, clock, utc(2026, 3, 24, 17))
+        assert len(reminders(h, "ann", "other")) == 1 and reminders(h, "ann") == []
+        await h.say("ann", "/deliver here")
+        await tick(rt, h, clock, utc(2026, 3, 30, 16))
+        assert len(reminders(h, "ann")) == 1 and len(reminders(h, "ann", "other")) == 1
     finally:
         await rt.stop()
 

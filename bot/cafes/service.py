@@ -54,8 +54,12 @@ def quiet_of(person: Person) -> tuple[int, int] | None:
 
 def queue_to_person(uow: UnitOfWork, person_id: int, payload: dict, *, kind: str, lane: int,
                     not_before: datetime | None = None) -> None:
-    for account in uow.accounts.for_person(person_id):
-        uow.outbox.add(account.id, payload, kind=kind, lane=lane, not_before=not_before)
+    # One copy, on the account the person receives posts on (`deliver here`, else the one
+    # they last wrote from), as posts and notices do: a person with linked accounts is one
+    # person, and a reminder on every platform at once reads as pressure.
+    account_id = uow.moderation.delivery_account(person_id)
+    if account_id is not None:
+        uow.outbox.add(account_id, payload, kind=kind, lane=lane, not_before=not_before)
 
 
 def materialise(uow: UnitOfWork, config: Config, now: datetime) -> int:
