@@ -444,7 +444,13 @@ async def test_fanout_to_200_members_within_telegram_limits(tmp_path: Path) -> N
             assert server.rejected_429 == 1                              # only the injected one
             first_copy = {r.chat_id: r.time for r in reversed(server.sent_log) if r.chat_id in chats}
             others = [tm for uid, tm in first_copy.items() if uid != slow]
-            assert max(others) - started < 200 / 30 + 2.5, "the slow chat held the others back"
+            # Held back, the others would get nothing while the slow chat waits out its 3 s;
+            # at 30 messages/s about 90 go out then. Counted, not timed against the wall, so a
+            # loaded machine does not fail it (the total bound below is loose for that reason).
+            [limited] = [r for r in server.requests if r.get("fault") == "429"]
+            meanwhile = [tm for tm in others if limited["time"] < tm < limited["time"] + 3.0]
+            assert len(meanwhile) >= 15, f"the slow chat held the others back ({len(meanwhile)} sent meanwhile)"
+            assert max(others) - started < 200 / 30 + 6
             assert first_copy[slow] - started >= 3.0                      # its retry_after was honoured
             world.assert_no_leaks()
         finally:
