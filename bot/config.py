@@ -72,8 +72,8 @@ class SafetySection(_Strict):
     # One text for everyone, or one per language ({ en = "...", nb = "..." }); a message
     # shows the recipient's language, else the default language's, else English.
     emergency_contacts: str | dict[str, str] = Field(default_factory=lambda: {
-        "en": "Emergency: 113 · Mental health helpline: 116 123",
-        "nb": "Nødnummer: 113 · Mental Helse hjelpetelefonen: 116 123"})
+        "en": "Emergency: 113 · Helpline, day and night: 116 123",
+        "nb": "Nødnummer: 113 · Hjelpetelefonen, døgnåpen: 116 123"})
     crisis_action: Literal["publish", "hold"] = "publish"
     crisis_words: dict[str, list[str]] = Field(default_factory=dict)
     local_place_names: list[str] = Field(default_factory=list)

@@ -64,3 +64,24 @@ def test_plural_forms_and_feature_files(tmp_path: Path) -> None:
     assert i18n.t("en", "c.count", count=5) == "5 posts"
     assert i18n.t("nb", "c.count", count=5) == "5 innlegg"
     assert i18n.is_plural("c.count")
+
+
+# What a lock screen may show: no message names the group's theme. Words a person might see in a
+# preview over someone's shoulder (the guide: never "mental health" in a notification).
+TELLING = re.compile(r"mental\s*(health|helse|illness)|psykisk|psychiatr|psykiatr|suicid|selvmord",
+                     re.IGNORECASE)
+
+
+def test_no_catalogue_text_and_no_default_contact_line_names_the_theme() -> None:
+    from bot.config import SafetySection
+
+    i18n = I18n()
+    found = [(lang, key) for lang, table in i18n.catalogues.items() for key, value in table.items()
+             if any(TELLING.search(form) for form in (value if isinstance(value, tuple) else (value,)))]
+    assert found == []
+    contacts = SafetySection().emergency_contacts
+    lines = contacts.values() if isinstance(contacts, dict) else [contacts]
+    assert lines and not any(TELLING.search(line) for line in lines)
+    example = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    [line] = [ln for ln in example.splitlines() if ln.startswith("emergency_contacts")]
+    assert not TELLING.search(line)
