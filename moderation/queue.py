@@ -55,6 +55,8 @@ def alert_consultants(uow: "UnitOfWork", item: QueueItem) -> int:
 def age(created: datetime, now: datetime) -> dict[str, Any]:
     """A catalogue reference for how long ago (minutes, hours or days)."""
     minutes = max(0, int((now - as_utc(created)).total_seconds() // 60))
+    if minutes < 1:
+        return {"t": "mod.age.now", "params": {}}
     if minutes < 60:
         return {"t": "mod.age.minutes", "params": {"count": minutes}}
     if minutes < 48 * 60:

@@ -41,6 +41,7 @@ async def test_report_reaches_the_queue_with_age_and_an_alert_without_the_report
     await h.say("bob", "/report p1 this worries me", platform="other")
     alert = h.last("lillian")
     assert "New in your queue: q1" in alert and "p1 by Birch" in alert and "I find evenings hard." in alert
+    assert "q1 · report · just now" in alert and "0 minutes" not in alert
     assert "Willow" not in alert and "bob" not in alert
     buttons = h.transport().sent["lillian"][-1].buttons
     assert [b.command for b in buttons[0]] == ["/mod hide p1", "/mod ack p1", "/mod dismiss 1"]
