@@ -17,7 +17,9 @@ from typing import Iterable
 import phonenumbers
 from stdnum.no import fodselsnummer
 
+from moderation.detect_handles import chat_handles, handle_shaped
 from moderation.detect_places import addresses, institutions, workplaces
+from moderation.public_numbers import is_public
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,8 @@ def phones(text: str) -> list[Finding]:
     seen: set[int] = set()
     for region in ("NO", "US", "GB"):
         for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
-            if match.start in seen or _ordinary_number(text, match.start, match.end, match.raw_string):
+            if match.start in seen or _ordinary_number(text, match.start, match.end, match.raw_string) or \
+                    is_public(text, match.start, match.raw_string):
                 continue
             if region != "NO" and not (match.raw_string.startswith(("+", "00", "(")) or
                                        _PHONE_CUE.search(text[max(0, match.start - 40):match.start])):
@@ -79,7 +82,8 @@ def phones(text: str) -> list[Finding]:
             continue
         digits = len(_DIGIT.findall(m.group()))
         cue = _PHONE_CUE.search(text[max(0, m.start() - 40):m.start()])
-        if 8 <= digits <= 15 and cue and not _ordinary_number(text, m.start(), m.end(), m.group()):
+        if 8 <= digits <= 15 and cue and not _ordinary_number(text, m.start(), m.end(), m.group()) and \
+                not is_public(text, m.start(), m.group()):
             found.append(Finding("phone", m.group(), m.start()))
     return found
 
@@ -105,12 +109,15 @@ _MXID = re.compile(r"(?<![\w])@[a-z0-9._=/-]{2,}:[a-z0-9.-]+\.[a-z]{2,}", re.I)
 _HANDLE = re.compile(r"(?<![\w@.])@([A-Za-z_][A-Za-z0-9_.]{2,29})(?![\w@])")
 _HANDLE_WORDS = frozenset("""home work the here everyone all channel admin cafe café kafe kafeen moderator mods
 consultant konsulent konsulenten alle someone somebody noen school skolen night natt""".split())
-_PLATFORMS = (r"(?:insta(?:gram)?|ig|snap(?:chat)?|sc|tiktok|tik tok|twitter|discord|telegram|tg|kik|wickr|skype|"
+_PLATFORMS = (r"(?:insta(?:gram)?|ig|snap(?:chat)?|sc|tiktok|tik tok|twitter|discord|dc|face|telegram|tg|kik|wickr|skype|"
               r"signal|whatsapp|facebook|fb|reddit|steam|xbox|psn|gamertag|threads|bsky|bluesky|mastodon|"
               r"twitch|youtube|yt|linkedin|messenger)")
 _NAMED_ACCOUNT = re.compile(
-    rf"\b{_PLATFORMS}(?:en|n|'en|'n)?\s*(?:name|navn|id|handle|brukernavn|username|user|bruker|tag|konto|account)?"
-    r"(?:\s+(?:min|mitt|mi|my))?\s*(?::|=|-|\bis\b|\ber\b|\bsom\b|\bas\b)\s*@?([A-Za-z0-9_.]{3,30})", re.I)
+    rf"\b{_PLATFORMS}(?:en|n|'en|'n|pen|men)?\s*(?:name|navn|id|handle|brukernavn|username|user|bruker|tag|konto|account)?"
+    r"(?:\s+(?:min|mitt|mi|my))?\s*(?P<sep>:|=|-|\bis\b|\ber\b|\be\b|\bsom\b|\bas\b)\s*@?([A-Za-z0-9_.]{3,30})", re.I)
+# "my snap is sunflower" names an account; "insta is making me sad" does not: after a verb, a
+# plain word counts only when the writer says the account is theirs ("my", "snapen min").
+_POSSESSIVE = re.compile(r"(?:\b(?:my|min|mitt|mi)\s+\S+\s*$)|(?:\b(?:min|mitt|mi|my)\b)", re.I)
 # "my username on the forum is bluebird_1979": a name with digits, "_" or "." after a name word.
 _USERNAME = re.compile(r"\b(?:user ?name|brukernavn(?:et)?|handle|nick(?:name)?|gamertag|screen ?name|kallenavn)"
                        r"(?:\s+[\wæøå]+){0,5}?\s*(?::|=|\bis\b|\ber\b)\s*@?([A-Za-z][A-Za-z0-9]*[_.0-9][A-Za-z0-9_.]*)",
@@ -145,10 +152,24 @@ def accounts(text: str) -> list[Finding]:
             found.append(Finding("handle", m.group(), m.start()))
     for pattern in (_NAMED_ACCOUNT, _ADD_ME, _USERNAME):
         for m in pattern.finditer(text):
-            if m.group(1).casefold() in _NOT_ACCOUNT or any(f.start <= m.start(1) < f.end for f in found):
+            group = (m.lastindex or 1) if pattern is _NAMED_ACCOUNT else 1
+            name = m.group(group)
+            if name.casefold() in _NOT_ACCOUNT or any(f.start <= m.start(group) < f.end for f in found):
+                continue
+            if pattern is _NAMED_ACCOUNT and not _stated_account(text, m, name):
                 continue
             found.append(Finding("handle", m.group(), m.start()))
+    found += [Finding("handle", part, start) for part, start in chat_handles(text)
+              if not any(f.start <= start < f.end or start <= f.start < start + len(part) for f in found)]
     return found
+
+
+def _stated_account(text: str, m: re.Match[str], name: str) -> bool:
+    if m.group("sep") in (":", "=", "-") or handle_shaped(name):
+        return True
+    if name.casefold().endswith("ing"):          # "my insta is making me anxious"
+        return False
+    return _POSSESSIVE.search(text[max(0, m.start() - 12):m.start("sep")]) is not None
 
 
 # --- numbers that belong to one person ----------------------------------------------------------

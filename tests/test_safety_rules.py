@@ -87,3 +87,29 @@ def test_disclosure_rules_that_generalise(text: str, part: str) -> None:
                                   "I work nights at the hospital"])
 def test_disclosure_exemptions_still_hold(text: str) -> None:
     assert not detect(text)
+
+
+@pytest.mark.parametrize("text", [
+    "snappen min e ola.n_03",                        # the platform as people say it, with a Norwegian ending
+    "follow me on ig, it's mørk.himmel88",
+    "dc: ulvehjerte_",
+    "jonas.b99 på tiktok hvis noen vil se",          # the name first, the platform after it
+])
+def test_a_user_name_near_a_platform_word_is_an_account(text: str) -> None:
+    assert [f.kind for f in detect(text)] == ["handle"]
+
+
+@pytest.mark.parametrize("text", [
+    "insta is making me feel ugly again",            # an ordinary word after the platform
+    "deleted snap after 2.5 years, best decision",
+    "used discord to learn python3.11 this week",
+    "Ring Kirkens SOS på 22 40 00 40 om natta",      # a listed public number
+    "Kirkens SOS i Tromsø: 77 61 40 00",             # a number written after a service's name
+    "the helpline 116 123 is free",
+])
+def test_platforms_mentioned_and_public_numbers_are_no_detail(text: str) -> None:
+    assert not detect(text)
+
+
+def test_a_persons_number_after_a_service_name_is_still_theirs() -> None:
+    assert [f.kind for f in detect("ring Kirkens SOS eller meg på 912 34 567")] == ["phone"]
