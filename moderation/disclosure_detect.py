@@ -18,6 +18,7 @@ import phonenumbers
 from stdnum.no import fodselsnummer
 
 from moderation.detect_handles import chat_handles, handle_shaped
+from moderation.detect_local import local_places
 from moderation.detect_places import addresses, institutions, workplaces
 from moderation.public_numbers import is_public
 
@@ -385,6 +386,8 @@ def detect(text: str, *, local: Iterable[str] = (), identity: Identity = Identit
               if not famous_near(text, start, start + len(part))]
     found += names(text, pseudonym) + own_names(text, identity, pseudonym)
     found += [Finding(kind, part, start) for kind, part, start in workplaces(text, local)
+              if not famous_near(text, start, start + len(part))]
+    found += [Finding(kind, part, start) for kind, part, start in local_places(text, local)
               if not famous_near(text, start, start + len(part))]
     found += _local_places(text, local, found)
     # Where two detectors claim the same digits, the more specific one names it.

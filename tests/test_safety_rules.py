@@ -113,3 +113,24 @@ def test_platforms_mentioned_and_public_numbers_are_no_detail(text: str) -> None
 
 def test_a_persons_number_after_a_service_name_is_still_theirs() -> None:
     assert [f.kind for f in detect("ring Kirkens SOS eller meg på 912 34 567")] == ["phone"]
+
+
+@pytest.mark.parametrize("text", [
+    "Fiskebutikken ved kaia i Langnes er der jeg står hver dag",     # a shop placed in a small town
+    "my sister runs the hair salon in the centre of Breivik",
+    "vi bor i Lindeveien i Storvik",                                  # a street and its town, no number
+    "I work at the bakery in Sørvik",                                 # a shop one works at, in a town
+])
+def test_a_local_shop_or_street_placed_by_its_town_is_a_detail(text: str) -> None:
+    assert [f.kind for f in detect(text)] == ["place"]
+
+
+@pytest.mark.parametrize("text", [
+    "kjøpte brød på bakeriet på vei hjem",
+    "Det er marked på torget i Langnes på lørdag",                    # the square, no shop
+    "we had lunch at a café by the harbour in Bergen",                # a big city
+    "Bogstadveien i Oslo var full av folk",
+    "the shops in the centre of town close early",                    # no town named
+])
+def test_shops_squares_and_big_city_streets_alone_are_no_detail(text: str) -> None:
+    assert not detect(text)
