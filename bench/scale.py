@@ -36,7 +36,7 @@ from bot.config import CommunityConfig, Config, GroupConfig
 from bot.dbthread import freeze_startup_objects
 from bot.events import IncomingEvent, Kind, PlatformUser
 from bot.lifecycle import Runtime, build_runtime
-from bot.transports.base import MemoryTransport
+from bench.lean_transport import LeanTransport
 from storage.models import Delivery, Member, OutboxItem, Post, Thread
 from storage.seed import seed_members
 
@@ -70,7 +70,7 @@ def make_runtime(url: str, id_prefix: str = "") -> Runtime:
     config = Config(groups=[group])
     config.storage.url = url
     config.safety.posts_per_minute = 100000
-    return build_runtime(config, DATA_KEY, {"memory": MemoryTransport(id_prefix=id_prefix)}, clock=SystemClock())
+    return build_runtime(config, DATA_KEY, {"memory": LeanTransport(id_prefix=id_prefix)}, clock=SystemClock())
 
 
 def user(i: int) -> PlatformUser:
@@ -110,14 +110,23 @@ class Heartbeat:
 
     def __init__(self) -> None:
         self.worst = 0.0
+        self.phases: dict[str, float] = {}      # the longest stall of each phase (mark())
+        self._phase = 0.0
         self._task: asyncio.Task | None = None
+
+    def mark(self, name: str) -> None:
+        """The phase called ``name`` ends now: keep its longest stall and start the next."""
+        self.phases[name] = self._phase * 1000
+        self._phase = 0.0
 
     async def _beat(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             due = loop.time() + 0.01
             await asyncio.sleep(0.01)
-            self.worst = max(self.worst, loop.time() - due)
+            late = loop.time() - due
+            self.worst = max(self.worst, late)
+            self._phase = max(self._phase, late)
 
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._beat())
@@ -146,11 +155,11 @@ async def latencies(rt: Runtime, rounds: int) -> dict[str, tuple[float, float]]:
 
 async def answered(rt: Runtime, i: int, text: str) -> float:
     """Seconds from the message to the bot's first answer sent (the worker runs meanwhile)."""
-    mem: MemoryTransport = rt.transports["memory"]
-    before = len(mem.sent.get(f"u{i}", []))
+    mem: LeanTransport = rt.transports["memory"]
+    before = mem.count_to(f"u{i}")
     started = time.perf_counter()
     await rt.app.handle(IncomingEvent(user=user(i), kind=Kind.TEXT, text=text))
-    while len(mem.sent.get(f"u{i}", [])) == before and time.perf_counter() - started < 30:
+    while mem.count_to(f"u{i}") == before and time.perf_counter() - started < 30:
         await asyncio.sleep(0.001)
     return time.perf_counter() - started
 
@@ -203,7 +212,7 @@ def write_lock_held(url: str, seconds: float):  # type: ignore[no-untyped-def]
 async def queued_drain(rt: Runtime, steps: Steps, posts: int) -> tuple[float, float, int]:
     """Queue ``posts`` posts to everyone (no worker running), then drain: seconds and VM
     steps per delivery."""
-    mem: MemoryTransport = rt.transports["memory"]
+    mem: LeanTransport = rt.transports["memory"]
     for n in range(posts):
         await say(rt, 0, f"/reply 1 queued post {n}")
     before, k = mem.sends, steps.k
@@ -251,14 +260,17 @@ async def run(members: int, posts: int, threads: int, url: str, rounds: int = 20
     beat = Heartbeat()
     beat.start()
     r["latency_ms"] = await latencies(rt, rounds)
-    mem: MemoryTransport = rt.transports["memory"]
+    beat.mark("latencies")
+    mem: LeanTransport = rt.transports["memory"]
     before = mem.sends
     started = time.perf_counter()
     await say(rt, 0, "/reply 1 one post to everyone")
     await rt.worker.drain()
     r["fanout_per_s"] = (mem.sends - before) / (time.perf_counter() - started)
+    beat.mark("fan-out")
     for k in (1, 5, 10):
         r[f"drain{k}"] = await queued_drain(rt, steps, k)
+        beat.mark(f"drain {k}")
     r["drain_ratio"] = r["drain10"][0] / r["drain1"][0]
     r["work_ratio"] = r["drain10"][1] / r["drain1"][1] if r["drain1"][1] else None
     with rt.db.uow() as uow:
@@ -269,13 +281,16 @@ async def run(members: int, posts: int, threads: int, url: str, rounds: int = 20
         started = time.perf_counter()
         await rt.worker.drain()
         r[op] = (handler * 1000, (mem.sends - before) and members / (time.perf_counter() - started))
+        beat.mark(op)
     r["help_fanout"] = await help_under_load(rt, fanout_drained(rt))
     if url.startswith("sqlite") and lock_seconds:
         r["help_locked"] = await help_under_load(rt, write_lock_held(url, lock_seconds),
                                                  people=max(1, int(lock_seconds / 0.1)), every=0.1)
         r["help_locked"]["seconds"] = lock_seconds
     r["sends"], r["deliveries_rows"] = mem.sends, counts(rt)[0]
+    beat.mark("/help under load")
     beat.stop()
+    r["stall_phases"] = beat.phases
     r["stall_ms"] = max(beat.worst * 1000, *(r[k]["stall_ms"] for k in ("help_fanout", "help_locked") if k in r))
     r["rows_before"], r["size_before"] = counts(rt), db_size(rt, url)
     with rt.db.uow() as uow:
@@ -294,7 +309,7 @@ def drain_worker(url: str, tag: str, go: str) -> None:
     """One process: wait for the start signal, drain whatever it can claim, print what it sent
     (address and text of each copy) and how long it took."""
     rt = make_runtime(url, id_prefix=f"{tag}-")           # message ids unique across processes
-    mem: MemoryTransport = rt.transports["memory"]
+    mem: LeanTransport = rt.transports["memory"]
     rt.worker.recover()
     print("READY", flush=True)
     while not Path(go).exists():
@@ -302,7 +317,7 @@ def drain_worker(url: str, tag: str, go: str) -> None:
     started = time.perf_counter()
     asyncio.run(rt.worker.drain())
     seconds, cpu = time.perf_counter() - started, time.process_time()
-    sent = [[m.address, m.text] for m in mem.all_messages()]
+    sent = mem.pairs()
     print(json.dumps({"seconds": seconds, "cpu": cpu, "sent": sent}))
     rt.worker.release()
 
@@ -410,7 +425,8 @@ def report(r: dict, backend: str) -> None:
         h = r[name]
         print(f"/help answered        median {h['median_ms']:.0f} ms, p99 {h['p99_ms']:.0f} ms {what} "
               f"(loop stall {h['stall_ms']:.0f} ms; {h['busy']} of {h['asked']} told to send it again)")
-    print(f"longest loop stall    {r['stall_ms']:.0f} ms (10 ms heartbeat, whole run; target <= 50)")
+    print(f"longest loop stall    {r['stall_ms']:.0f} ms (10 ms heartbeat, whole run; target <= 50); by phase: "
+          + ", ".join(f"{name} {ms:.0f}" for name, ms in r["stall_phases"].items()))
     print(f"deliveries/outbox rows {r['rows_before']} -> {r['rows_after']} after retention; "
           f"database {r['size_before'] / 2**20:.1f} MiB -> {r['size_after'] / 2**20:.1f} MiB")
 

@@ -16,7 +16,7 @@ from bot.unicode_text import has_visible_text
 from bot.router import Context
 from moderation.checks import Submission, screen
 from storage.models import Group, Member, Person, Post, Thread
-from storage.repo import BULK, Claimed, UnitOfWork
+from storage.repo import Claimed, UnitOfWork
 from handlers.reveals_service import can_see_thread, closed_audience
 
 MAX_POST = 4000
@@ -37,11 +37,18 @@ def parse_id(text: str, prefix: str) -> int | None:
 
 def quiet_until(person: Person, now: datetime, tz: str) -> datetime | None:
     """When a delivery to this person may go out, if they are inside their quiet hours now."""
-    if person.quiet_start is None or person.quiet_end is None or person.quiet_start == person.quiet_end:
+    if person.quiet_start is None or person.quiet_end is None:
+        return None
+    return quiet_wake(person.quiet_start, person.quiet_end, now, tz)
+
+
+def quiet_wake(start: int, end: int, now: datetime, tz: str) -> datetime | None:
+    """The end of quiet hours from ``start`` to ``end`` (minutes after local midnight), if
+    ``now`` is inside them."""
+    if start == end:
         return None
     local = now.astimezone(ZoneInfo(tz))
     minute = local.hour * 60 + local.minute
-    start, end = person.quiet_start, person.quiet_end
     inside = start <= minute < end if start < end else (minute >= start or minute < end)
     if not inside:
         return None
@@ -149,37 +156,13 @@ def publish(ctx: Context, thread: Thread, body: str, reply_to: int | None = None
 
 
 def fan_out(uow: UnitOfWork, ctx: Context, post: Post, thread: Thread, exclude_person_id: int | None) -> int:
-    """Queue the post for every member who should be notified now. Returns rows queued."""
+    """Queue the post for every member who should be notified now (set-based, in the storage
+    layer: storage/fanout_repo.py says who gets a copy). Returns rows queued."""
     now = ctx.clock.now()
-    follows = uow.threads.follow_map(thread.id)
-    posters = uow.threads.posters(thread.id)
     audience = closed_audience(uow, thread) if thread.closed else None
-    rows: list[dict] = []
-    shown_to: set[int] = set()      # members whose copy shows the post (not a discreet notice)
-    recipients = uow.threads.recipients(thread.group_id, exclude_person_id)
-    # A person with linked accounts gets each post once, on the account they use.
-    seen: dict[int, int] = {}
-    for _, person, _ in recipients:
-        seen[person.id] = seen.get(person.id, 0) + 1
-    chosen = uow.moderation.delivery_accounts({p for p, n in seen.items() if n > 1})
-    for member, person, account_id in recipients:
-        if chosen.get(person.id, account_id) != account_id or (audience is not None and member.id not in audience):
-            continue
-        if person.notify in ("off", "digest") or uow.threads.paused_or_off(person, now):
-            continue
-        follow = follows.get(member.id)
-        if follow is False:
-            continue
-        if person.notify == "following" and not (follow or thread.creator_member_id == member.id
-                                                 or member.id in posters):
-            continue
-        rows.append({"account_id": account_id, "payload": {"mode": "fanout"}, "lane": BULK, "kind": "post",
-                     "post_id": post.id, "not_before": quiet_until(person, now, ctx.config.bot.timezone)})
-        if not person.discreet:
-            shown_to.add(member.id)
-    uow.outbox.add_many(rows)
-    uow.threads.note_unseen(post, thread.group_id, shown_to)     # the rest: unread until they read
-    return len(rows)
+    tz = ctx.config.bot.timezone
+    return uow.fanout.queue_post(post, thread, exclude_person_id, audience, now,
+                                 lambda start, end: quiet_wake(start, end, now, tz))
 
 
 def propagate(uow: UnitOfWork, post: Post, op: str) -> int:

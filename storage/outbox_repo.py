@@ -135,7 +135,10 @@ class Outbox(_Repo):
                   .where(Delivery.post_id == post_id, Delivery.deleted.is_(False)))
         cols = ["account_id", "lane", "op", "kind", "payload", "post_id", "target_delivery_id", "status",
                 "attempts", "not_before", "created_at", "head"]
-        result = self.s.execute(insert(OutboxItem).from_select(cols, source))
+        # preserve_rowcount: psycopg reports no count for an INSERT once its cursor is closed
+        # (the author was told "-1 copies" on PostgreSQL).
+        result = self.s.execute(insert(OutboxItem).from_select(cols, source)
+                                .execution_options(preserve_rowcount=True))
         return result.rowcount or 0
 
     # -- first in line ----------------------------------------------------------------------

@@ -15,6 +15,7 @@ from bot.unicode_text import same_looking_key
 from storage.crypto import IdentityVault
 from storage.keyring import KeyRing, KeyStore
 from storage.drafts_repo import Drafts
+from storage.fanout_repo import FanOut
 from storage.hardening_repo import JoinAttempts
 from storage.threads_repo import Threads
 from storage.cafes_repo import Cafes
@@ -301,6 +302,7 @@ class UnitOfWork:
         self.audit = Audit(session, clock)
         self.state = State(session, clock)
         self.threads = Threads(session, clock)
+        self.fanout = FanOut(session, clock)
         self.cafes = Cafes(session, clock)
         self.moderation = ModerationRepo(session, clock)
         self.drafts = Drafts(session, clock)
