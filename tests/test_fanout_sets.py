@@ -166,3 +166,18 @@ def test_set_based_fan_out_matches_the_old_loop(make_runtime, db_url: str) -> No
                 assert any(nb != clock.now() for _, _, nb in rows) and len(rows) > 20
             else:
                 assert {m for m, _, _ in rows} == {members[2].id, members[32].id}    # creator, partner
+
+
+def test_edit_propagation_counts_the_copies_it_queues(make_runtime, db_url: str) -> None:
+    """The author is told how many copies an edit reaches (psycopg gave -1 for the INSERT …
+    SELECT unless its count was kept)."""
+    rt = make_runtime(url=db_url)
+    seed_members(rt.db, "reconnect", [PlatformUser("memory", f"u{i}", f"u{i}") for i in range(4)])
+    with rt.db.uow() as uow:
+        members = list(uow.session.scalars(select(Member).order_by(Member.id)))
+        thread = uow.threads.create(members[0].group_id, "t", members[0].id)
+        post = uow.threads.add_post(thread, members[0].id, "text", None, None)
+        accounts = list(uow.session.scalars(select(Account.id).order_by(Account.id)))[1:]
+        uow.deliveries.record_many([{"account_id": a, "outbox_id": 1000 + a, "post_id": post.id,
+                                     "platform_message_id": f"m{a}", "full": True} for a in accounts])
+        assert uow.outbox.propagate(post.id, "edit") == len(accounts) == 3
