@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from sqlalchemy import and_, case, delete, exists, func, insert, literal, select, text, update
+from sqlalchemy import and_, case, delete, exists, func, insert, literal, literal_column, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from bot.clock import Clock, as_utc
@@ -121,11 +121,13 @@ class Outbox(_Repo):
         """Queue an edit or a delete for every recorded copy of a post, in one INSERT … SELECT.
         A copy whose recipient has nothing else queued in the bulk lane becomes its head."""
         original = aliased(OutboxItem)
-        earlier = aliased(OutboxItem)
+        earlier = aliased(OutboxItem, name="earlier")
         now = self.clock.now()
         self.s.flush()
+        # The bare column, as in the partial index's predicate: with ``head IS 1`` SQLite read
+        # every kept row of each recipient (ix_outbox_account) instead of its head.
         idle = ~exists().where(earlier.account_id == Delivery.account_id, earlier.lane == BULK,
-                               earlier.head.is_(True))
+                               literal_column("earlier.head"))
         source = (select(Delivery.account_id, literal(BULK), literal(op), literal("post"),
                          func.coalesce(original.payload, copy_mode()),
                          literal(post_id), Delivery.id, literal("pending"), literal(0), literal(now),

@@ -181,3 +181,31 @@ def test_edit_propagation_counts_the_copies_it_queues(make_runtime, db_url: str)
         uow.deliveries.record_many([{"account_id": a, "outbox_id": 1000 + a, "post_id": post.id,
                                      "platform_message_id": f"m{a}", "full": True} for a in accounts])
         assert uow.outbox.propagate(post.id, "edit") == len(accounts) == 3
+
+
+def test_fan_out_and_propagation_find_heads_through_the_partial_index(make_runtime, tmp_path) -> None:
+    """The first-in-line check of both INSERT … SELECTs reads a recipient's head, not every
+    row kept for them (``head IS 1`` made SQLite walk ix_outbox_account)."""
+    from sqlalchemy import event
+
+    rt = make_runtime(url=f"sqlite:///{tmp_path / 'plan.db'}")
+    seed_members(rt.db, "reconnect", [PlatformUser("memory", f"u{i}", f"u{i}") for i in range(3)])
+    statements: list[tuple[str, tuple]] = []
+
+    @event.listens_for(rt.db.engine, "before_cursor_execute")
+    def keep(conn, cursor, statement, parameters, context, many):  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO outbox") and "SELECT" in statement:
+            statements.append((statement, parameters))
+
+    ctx = SimpleNamespace(clock=rt.clock, config=rt.config)
+    with rt.db.uow() as uow:
+        members = list(uow.session.scalars(select(Member).order_by(Member.id)))
+        thread = uow.threads.create(members[0].group_id, "t", members[0].id)
+        post = uow.threads.add_post(thread, members[0].id, "text", None, None)
+        fan_out(uow, ctx, post, thread, exclude_person_id=members[0].person_id)
+        uow.outbox.propagate(post.id, "edit")
+        assert len(statements) == 2
+        for statement, parameters in statements:
+            plan = " | ".join(row[-1] for row in uow.session.connection().exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + statement, parameters))
+            assert "ix_outbox_head_account" in plan, plan
