@@ -118,10 +118,10 @@ def send_draft(ctx: Context, draft: Draft, thread_id: int | None) -> None:
         ctx.reply("draft.still_too_long", draft=draft.id, length=len(draft.body), limit=MAX_POST)
         return
     if thread_id is None and draft.thread_id is None and draft.title:
-        from handlers.threads import start_thread     # the thread a flood limit held back
+        from handlers.threads import start_typed_thread     # the thread a flood limit held back
         body, title = draft.body, draft.title
         ctx.uow.drafts.drop(draft)
-        start_thread(ctx, title, body)
+        start_typed_thread(ctx, title, body)
         return
     thread_id = thread_id if thread_id is not None else draft.thread_id
     if thread_id is None:

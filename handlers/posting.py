@@ -17,6 +17,7 @@ from bot.router import Context
 from moderation.checks import Submission, screen
 from storage.models import Group, Member, Person, Post, Thread
 from storage.repo import Claimed, UnitOfWork
+from storage.safety_repo import pending
 from handlers.reveals_service import can_see_thread, closed_audience
 
 MAX_POST = 4000
@@ -259,6 +260,9 @@ def edit_post(ctx: Context, post: Post, body: str, settled: frozenset[str] = fro
         return
     post.body = body
     post.edited_at = ctx.clock.now()
+    # An earlier edit still asked about is older than this text: "send anyway" on it must not
+    # bring it back over the newer one.
+    pending(ctx.uow).drop_for_post(post.id)
     copies = propagate(ctx.uow, post, "edit")
     _changed_reply(ctx, post, "post.edited_done", copies)
     screening.settle(ctx, post)

@@ -302,7 +302,7 @@ def unreveal(ctx: Context) -> None:
 
 # -- closed threads -------------------------------------------------------------------------
 
-def new_closed(ctx: Context, title: str, body: str) -> None:
+def new_closed(ctx: Context, title: str, body: str, settled: frozenset[str] = frozenset()) -> None:
     title = " ".join(title.split())
     if not title:
         ctx.reply("reveal.closed_usage")
@@ -310,12 +310,17 @@ def new_closed(ctx: Context, title: str, body: str) -> None:
     if len(title) > MAX_TITLE:
         ctx.reply("thread.title_too_long", limit=MAX_TITLE, length=len(title))
         return
+    # The title reaches everyone invited, as an open thread's reaches the group: crisis language
+    # in it is answered and a detail asked about first (handlers/safety.py), as for ``new``.
+    title_check = ctx.services.get("title_check")
+    if title_check is not None and not title_check(ctx, title, body, settled, closed=True):
+        return
     member = ctx.member
     thread = create_closed_thread(ctx.uow, member.group_id, title, member.id)
     member.current_thread_id = thread.id
     ctx.reply("reveal.closed_created", thread=thread.id, title=title)
     if body.strip():
-        publish(ctx, thread, body)
+        publish(ctx, thread, body, settled=settled)
 
 
 @command("invite", needs_member=True, group="reveals")

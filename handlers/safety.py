@@ -108,17 +108,20 @@ def _resolve(ctx: Context, row: DisclosurePending, draft: Draft, body: str, sett
 def _resolve_new(ctx: Context, draft: Draft, body: str, settled: frozenset[str]) -> None:
     """"send anyway" keeps title and post; a correction is typed as /new is: the title on the
     first line, the post below it."""
-    from handlers.threads import start_thread        # threads imports posting, as this module does
+    from handlers.threads import CLOSED_WORD, is_closed_request, start_typed_thread   # threads imports posting
     title = draft.title or ""
+    closed = is_closed_request(title)                  # "new closed …": the correction stays closed
     if "disclosure" not in settled:
         first, _, body = body.strip().partition("\n")
         title = " ".join(strip_invisible(first).split())
-        if not title or len(title) > MAX_TITLE:
-            ctx.reply("thread.title_too_long" if title else "thread.new_usage", limit=MAX_TITLE, count=len(title))
+        bare = title[len(CLOSED_WORD):].strip() if is_closed_request(title) else title
+        if not bare or len(bare) > MAX_TITLE:
+            ctx.reply("thread.title_too_long" if bare else "thread.new_usage", limit=MAX_TITLE, count=len(bare))
             return                                     # still waiting: the next text is the correction
+        title = f"{CLOSED_WORD} {bare}" if closed else title
     pending(ctx.uow).forget(draft.id)
     ctx.uow.drafts.drop(draft)
-    start_thread(ctx, title, body, settled=settled)
+    start_typed_thread(ctx, title, body, settled=settled)
 
 
 @command("anyway", group="threads")
@@ -197,7 +200,8 @@ def take_correction(ctx: Context, body: str) -> bool:
     return True
 
 
-def title_check(ctx: Context, title: str, body: str, settled: frozenset[str] = frozenset()) -> bool:
+def title_check(ctx: Context, title: str, body: str, settled: frozenset[str] = frozenset(),
+                closed: bool = False) -> bool:
     """Before a thread is created: a title is published too. Crisis language in it gets the same
     private answer and alert as in a post (once: a first post that says it as well is answered by
     its own check), and a detail that could identify someone in the title (or its first post) is
@@ -218,7 +222,9 @@ def title_check(ctx: Context, title: str, body: str, settled: frozenset[str] = f
     if not found:
         return True
     log.info("check fired: disclosure ask (title)")
-    draft = ctx.uow.drafts.keep(member.id, body.strip(), "disclosure", title=title)
+    from handlers.threads import CLOSED_WORD
+    typed = f"{CLOSED_WORD} {title}" if closed else title       # as typed: sending it makes the same thread
+    draft = ctx.uow.drafts.keep(member.id, body.strip(), "disclosure", title=typed)
     pending(ctx.uow).add(draft, None, answered, source_of(ctx))
     quoted = tuple(dict.fromkeys(f.text for f in found))[:MAX_QUOTED]
     lines = [{"t": "safety.quote_line", "params": {"text": part}} for part in quoted]

@@ -83,7 +83,7 @@ def new(ctx: Context) -> None:
     title, _, body = ctx.args.strip().partition("\n")
     title = " ".join(strip_invisible(title).split())      # a title of zero-width characters is no title
     if is_closed_request(title):
-        ctx.services["new_closed"](ctx, title[len("closed"):].strip(), body)
+        start_typed_thread(ctx, title, body)
         return
     if not title:
         ctx.reply("thread.new_usage")
@@ -92,6 +92,16 @@ def new(ctx: Context) -> None:
         ctx.reply("thread.title_too_long", limit=MAX_TITLE, count=len(title))
         return
     start_thread(ctx, title, body)
+
+
+def start_typed_thread(ctx: Context, typed: str, body: str, settled: frozenset[str] = frozenset()) -> None:
+    """A thread as its title was typed after ``new``: "closed <title>" is a closed thread. A
+    draft of a new thread (asked about, or held by the flood limit) keeps the title so typed,
+    so that sending it later makes the same kind of thread."""
+    if is_closed_request(typed) and "new_closed" in ctx.services:
+        ctx.services["new_closed"](ctx, typed[len(CLOSED_WORD):].strip(), body, settled)
+        return
+    start_thread(ctx, typed, body, settled)
 
 
 def start_thread(ctx: Context, title: str, body: str, settled: frozenset[str] = frozenset()) -> None:

@@ -84,6 +84,8 @@ def ask_author(ctx: "Context", sub: Submission, quoted: tuple[str, ...]) -> "Dra
     member = ctx.member
     assert member is not None
     edit = sub.edit_of
+    if edit is not None:        # an earlier edit of this post still asked about: this one replaces it
+        pending(ctx.uow).drop_for_post(edit.id)
     draft = ctx.uow.drafts.keep(member.id, sub.text, "disclosure", thread_id=sub.thread.id,
                                 reply_to=edit.reply_to_post_id if edit is not None else sub.reply_to)
     answered = ANSWERED in sub.skip or combined_tier(sub.text, extra_words(ctx)) == 2

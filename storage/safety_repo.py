@@ -60,6 +60,15 @@ class PendingRepo:
         found = [(p, d) for p, d in self.of_members(member_ids) if p.awaiting_fix]
         return found[-1] if found else None
 
+    def drop_for_post(self, post_id: int) -> int:
+        """Forget the edits of this published post still waiting, with their drafts: a newer
+        text of the post replaces them (one waiting question per post, about its newest text)."""
+        ids = list(self.s.scalars(select(DisclosurePending.draft_id).where(DisclosurePending.edit_post_id == post_id)))
+        if ids:
+            self.s.execute(delete(DisclosurePending).where(DisclosurePending.draft_id.in_(ids)))
+            self.s.execute(delete(Draft).where(Draft.id.in_(ids)))
+        return len(ids)
+
     def forget(self, draft_id: int) -> None:
         self.s.execute(delete(DisclosurePending).where(DisclosurePending.draft_id == draft_id))
 

@@ -77,3 +77,69 @@ async def test_send_on_the_waiting_draft_asks_again_rather_than_publishing(group
     assert not everyone_else(h)
     await h.say("ann", buttons(h, "ann")["Send anyway"])
     assert any("912 34 567" in p for p in posts_in(h.inbox("bob")))
+
+
+# -- a closed thread (``new closed``) goes through the same checks as ``new`` ----------------------
+
+async def test_a_detail_in_a_closed_thread_title_is_asked_about_before_the_thread_exists(group) -> None:
+    rt, h = await group()
+    await h.say("ann", "/new closed Ring meg 912 34 567\nBare for oss to")
+    assert "912 34 567" in h.last("ann") and "Nothing is shared" in h.last("ann")
+    assert "912" not in await threads_seen(h, "ann")
+    await h.say("ann", buttons(h, "ann")["Send anyway"])
+    assert "Ring meg 912 34 567" in await threads_seen(h, "ann")
+    assert "912" not in await threads_seen(h, "bob")              # still a closed thread
+    assert not everyone_else(h)
+
+
+async def test_a_corrected_closed_thread_stays_closed(group) -> None:
+    rt, h = await group()
+    await h.say("ann", "/new closed Just us\nmail me at zed@example.org")
+    assert "zed@example.org" in h.last("ann")
+    await h.say("ann", buttons(h, "ann")["Edit"])
+    await h.say("ann", "Just us two\nwrite to me here instead")
+    assert "Just us two" in await threads_seen(h, "ann")
+    assert "Just us two" not in await threads_seen(h, "bob")
+    assert not everyone_else(h)
+
+
+async def test_crisis_language_in_a_closed_thread_title_is_answered(group) -> None:
+    rt, h = await group()
+    await h.say("ann", "/new closed I want to kill myself tonight")
+    assert any("carry it alone" in t for t in h.inbox("ann"))
+    assert h.inbox("lillian")                                    # the consultant is alerted
+
+
+# -- one waiting question per published post -------------------------------------------------------
+
+async def waiting_drafts(h: Harness) -> str:
+    await h.say("ann", "/drafts")
+    return h.last("ann")
+
+
+async def test_a_second_platform_edit_replaces_the_waiting_question_about_the_first(group) -> None:
+    rt, h = await group()
+    await h.say("ann", "Hope you all sleep well", message_id="m-9")
+    await h.say("ann", "Sleep well, text me on 912 34 567", kind=Kind.EDIT, message_id="m-9")
+    first = buttons(h, "ann")["Send anyway"]
+    await h.say("ann", "Sleep well, or mail me, zed@example.org", kind=Kind.EDIT, message_id="m-9")
+    assert "zed@example.org" in h.last("ann")
+    listing = await waiting_drafts(h)
+    assert "zed@example.org" in listing and "912" not in listing
+    await h.say("ann", first)                                    # the answer to the replaced question
+    assert not any("912" in t for t in h.inbox("bob"))
+    await h.say("ann", buttons(h, "ann")["Send anyway"])
+    assert any("zed@example.org" in t for t in h.inbox("bob"))
+    assert not any("912" in t for t in h.inbox("bob"))
+
+
+async def test_a_clean_later_edit_ends_the_waiting_question_about_an_earlier_one(group) -> None:
+    rt, h = await group()
+    await h.say("ann", "Hope you all sleep well", message_id="m-10")
+    await h.say("ann", "Sleep well, text me on 912 34 567", kind=Kind.EDIT, message_id="m-10")
+    first = buttons(h, "ann")["Send anyway"]
+    await h.say("ann", "Sleep well, all of you", kind=Kind.EDIT, message_id="m-10")
+    assert any("all of you" in t for t in h.inbox("bob"))
+    assert "912" not in await waiting_drafts(h)
+    await h.say("ann", first)
+    assert not any("912" in t for t in h.inbox("bob"))
