@@ -61,12 +61,54 @@ def chat_handles(text: str) -> list[Hit]:
         for t in tokens:
             if t.start() >= p.end():
                 gap = text[p.end():t.start()]
-                if len(gap) <= NEAR and _same_sentence(gap):
+                if len(gap) <= NEAR and (_same_sentence(gap) or _ASKED.fullmatch(gap)):
                     found.append((text[p.start():t.end()].rstrip("."), p.start()))
                     break
             elif t.end() <= p.start():
                 gap = text[t.end():p.start()]
-                if len(gap) <= 12 and _same_sentence(gap) and re.fullmatch(r"\s*(?:on|at|på|i|in)\s*", gap, re.I):
+                if len(gap) <= 12 and _AFTER_NAME.fullmatch(gap):
                     found.append((text[t.start():p.end()], t.start()))
                     break
+    return found
+
+
+# "snap?? sigve.h00": a question mark right after the platform asks for the name that follows.
+_ASKED = re.compile(r"\s*[?!:=]+\s*")
+# "finn meg på insta, heter sigvehh": a plain word counts when the text says it is the name.
+_NAMED_AS = re.compile(r"\s*,?\s*(?:og\s+|and\s+)?(?:jeg\s+|i\s+)?(?:heter|kalt|called|am called|name is|name's|"
+                       r"navnet er|navn|brukernavn|brukernavnet er|username|username is|user)\s*:?\s*(?:jeg\s+|eg\s+)?@?"
+                       r"([A-Za-zÆØÅæøå][\wÆØÅæøå.]{2,29})(?![\w@])", re.I)
+_NOT_NAME = frozenset("""det den noe noen something it the that this same samme likt like as som bare just jeg eg
+meg du deg me you""".split())
+
+
+def named_after_platform(text: str) -> list[Hit]:
+    found: list[Hit] = []
+    for p in PLATFORM.finditer(text):
+        if p.group().casefold() in _NOT_PLATFORM:
+            continue
+        window = text[p.end():p.end() + 25]
+        cue = re.search(r"\s(?:heter|kalt|called|name|navn|brukernavn|username|user)", window, re.I)
+        if cue is None:
+            continue
+        m = _NAMED_AS.match(text, p.end() + cue.start())
+        if m and m.group(1).casefold() not in _NOT_NAME and _same_sentence(text[p.end():m.start(1)]):
+            found.append((text[p.start():m.end()], p.start()))
+    return found
+
+
+# "sigve.h00 på snap", "sigve.h00 (snap)", "sigve.h00 - insta"
+_AFTER_NAME = re.compile(r"\s*[(\[\-–:]?\s*(?:on|at|på|i|in)?\s*", re.I)
+# "add me: sigve_h00", "adda meg sigve.h00": asking to be added names an account, platform or not.
+_ADD_ME = re.compile(r"\b(?:add|adde|adda|legg til|follow|følg|dm|msg|message|find|finn|search|søk opp|sjekk ut)\s+"
+                     r"(?:me|meg)\b", re.I)
+
+
+def asked_to_add(text: str) -> list[Hit]:
+    found: list[Hit] = []
+    for m in _ADD_ME.finditer(text):
+        for t in _TOKEN.finditer(text, m.end(), min(len(text), m.end() + 30)):
+            if handle_shaped(t.group(1)) and _same_sentence(text[m.end():t.start()]):
+                found.append((text[m.start():t.end()], m.start()))
+                break
     return found

@@ -31,7 +31,12 @@ _BUSINESS_EN = (r"bakery|bakers?'?s?|pharmacy|chemist'?s?|kiosk|caf[eé]|coffee 
                 r"barbershop|pizzeria|pizza place|restaurant|takeaway|chip shop|pub|bar|petrol station|"
                 r"gas station|garage|bookshop|bookstore|bank|post office|hotel|florist'?s?|butcher'?s?|"
                 r"dentist'?s?|gym|newsagent'?s?|off-licence|launderette|cinema|workshop")
-_BUSINESS = rf"(?:{_BUSINESS_NB}|{_BUSINESS_EN})"
+# Chains: the branch in a small town is one place ("Rema ved kaia i Nordvik").
+_CHAINS = (r"(?-i:Kiwi|Rema(?: 1000)?|Coop(?: Extra| Prix| Mega| Marked| Obs)?|Co-op|Meny|Joker|Spar|Bunnpris|Extra|"
+           r"Narvesen|7-Eleven|Deli de Luca|Vitusapotek|Apotek 1|Boots|Vinmonopolet|Circle K|Esso|Shell|Uno-X|"
+           r"Posten|Europris|Normal|Tesco|Sainsbury's|Aldi|Lidl|Greggs|Costa|Starbucks|McDonald's|Burger King|"
+           r"Peppes|Dolly Dimple's)")
+_BUSINESS = rf"(?:{_BUSINESS_NB}|{_BUSINESS_EN}|{_CHAINS})"
 # Where in a small town a shop is: the square, the quay, the centre, a corner, the station.
 _SPOT_NB = (r"(?:på|ved|nede ved|oppe ved|borte ved)\s+(?:torget|kaia|kaien|brygga|bryggen|havna|havnen|"
             r"hjørnet|stasjonen|jernbanestasjonen|kirka|kirken|rådhuset|senteret|skolen|ferjekaia|fergeleiet|"
@@ -58,6 +63,17 @@ _TIE = (r"(?:jobber|jobbet|arbeider|arbeidet|ansatt|driver|drev|eier|eide|sjef|s
         r"a barista|a baker|employed)")
 _TIED_SHOP = re.compile(rf"\b{_TIE}\b(?:\s+[\wæøå'’]+){{0,3}}?\s+(?:på|hos|ved|i|at|in|the|a)?\s*(?:the\s+)?"
                         rf"({_BUSINESS}){_TO_TOWN}", re.I)
+# "the only hairdresser in Vikøy", "den eneste kiosken i Straumsnes": one place, one person.
+_ONLY_SHOP = re.compile(rf"\b(?:the only|only one|den eneste|det eneste|eneste)\s+(?:\w+\s+)?({_BUSINESS}){_TO_TOWN}", re.I)
+# A shop named by its place, "Nordvik bakeri", "Straumsnes Kafé", "Fjellvik Pharmacy": the name
+# must look like a Norwegian place name (its ending), so "Starbucks kafé" or "Godt Brød bakeri"
+# (a chain, a brand) is not a local place.
+_PLACE_END = (r"(?:vik|vika|nes|næs|øy|øya|øyna|dal|dalen|fjord|fjorden|by|byen|stad|heim|havn|hamn|sund|strand|"
+              r"berg|land|våg|våg|eid|mo|os|set|rud|åsen|haug|haugen|bø|fjell|li|lia|holm|sjøen|elv|elva|bukt|"
+              r"bukta|botn|vær|vær|skog|sand|sanden|ås|torp|rød|nesset)")
+_SHOP_WORD = (r"(?:bakeri|bakeriet|konditori|kafé|kafe|kaffebar|frisør|frisørsalong|pizzeria|kiosk|bokhandel|"
+              r"bilverksted|blomster|gatekjøkken|apotek|Bakery|Pharmacy|Café|Cafe|Pizzeria|Barbers|Garage|Florist)")
+_NAMED_SHOP = re.compile(rf"(?<![\w-])((?-i:[A-ZÆØÅ][a-zæøå]+{_PLACE_END}))\s+(?i:{_SHOP_WORD})(?![\wæøå])")
 _NOT_TOWN = frozenset("""januar februar mars april mai juni juli august september oktober november desember
 january february march may june july october december mandag tirsdag onsdag torsdag fredag lørdag søndag
 monday tuesday wednesday thursday friday saturday sunday jul julen påske påsken christmas easter the a an
@@ -82,7 +98,7 @@ def small_town(name: str, local: Iterable[str] = ()) -> bool:
 def local_places(text: str, local: Iterable[str] = ()) -> list[Hit]:
     local = tuple(local)
     found: list[Hit] = []
-    for pattern in (_PLACED_SHOP, _STREET_TOWN, _TIED_SHOP):
+    for pattern in (_PLACED_SHOP, _STREET_TOWN, _TIED_SHOP, _ONLY_SHOP, _NAMED_SHOP):
         for m in pattern.finditer(text):
             if small_town(m.group(m.lastindex or 0), local):
                 start = m.start(1) if pattern is _TIED_SHOP else m.start()

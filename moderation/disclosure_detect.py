@@ -17,7 +17,7 @@ from typing import Iterable
 import phonenumbers
 from stdnum.no import fodselsnummer
 
-from moderation.detect_handles import chat_handles, handle_shaped
+from moderation.detect_handles import asked_to_add, chat_handles, handle_shaped, named_after_platform
 from moderation.detect_local import local_places
 from moderation.detect_places import addresses, institutions, workplaces
 from moderation.public_numbers import is_public
@@ -160,8 +160,9 @@ def accounts(text: str) -> list[Finding]:
             if pattern is _NAMED_ACCOUNT and not _stated_account(text, m, name):
                 continue
             found.append(Finding("handle", m.group(), m.start()))
-    found += [Finding("handle", part, start) for part, start in chat_handles(text)
-              if not any(f.start <= start < f.end or start <= f.start < start + len(part) for f in found)]
+    for part, start in chat_handles(text) + asked_to_add(text) + named_after_platform(text):
+        if not any(f.start <= start < f.end or start <= f.start < start + len(part) for f in found):
+            found.append(Finding("handle", part, start))
     return found
 
 

@@ -94,6 +94,9 @@ def test_disclosure_exemptions_still_hold(text: str) -> None:
     "follow me on ig, it's mørk.himmel88",
     "dc: ulvehjerte_",
     "jonas.b99 på tiktok hvis noen vil se",          # the name first, the platform after it
+    "adda meg da: ola.n_03",                         # asked to be added, no platform named
+    "insta?? ola.n_03",
+    "finn meg på snap, heter olanor",                # a plain word the text calls the name
 ])
 def test_a_user_name_near_a_platform_word_is_an_account(text: str) -> None:
     assert [f.kind for f in detect(text)] == ["handle"]
@@ -120,6 +123,9 @@ def test_a_persons_number_after_a_service_name_is_still_theirs() -> None:
     "my sister runs the hair salon in the centre of Breivik",
     "vi bor i Lindeveien i Storvik",                                  # a street and its town, no number
     "I work at the bakery in Sørvik",                                 # a shop one works at, in a town
+    "mamma er den eneste frisøren i Langnes",                         # the only one in the town
+    "Sørvik bakeri har de beste bollene",                             # a shop named by its place
+    "Rema ved kaia i Langnes er der jeg handler",                     # a chain's branch placed by a town
 ])
 def test_a_local_shop_or_street_placed_by_its_town_is_a_detail(text: str) -> None:
     assert [f.kind for f in detect(text)] == ["place"]
@@ -131,6 +137,9 @@ def test_a_local_shop_or_street_placed_by_its_town_is_a_detail(text: str) -> Non
     "we had lunch at a café by the harbour in Bergen",                # a big city
     "Bogstadveien i Oslo var full av folk",
     "the shops in the centre of town close early",                    # no town named
+    "Oslo bakeri var dyrt, men godt",                                 # a shop named by a big city
+    "Jeg elsker Godt Brød bakeri",                                    # a brand, not a place name
+    "snap? nei takk, sluttet med det for lenge siden",
 ])
 def test_shops_squares_and_big_city_streets_alone_are_no_detail(text: str) -> None:
     assert not detect(text)
