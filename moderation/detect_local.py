@@ -16,6 +16,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Iterable
 
+from moderation.detect_places import FAMOUS_STREETS
+
 Hit = tuple[str, str, int]
 
 _BUSINESS_NB = (r"[\wæøå]*butikk(?:en)?|[\wæøå]*-butikken|bakeri(?:et)?|konditori(?:et)?|apotek(?:et)?|"
@@ -57,12 +59,23 @@ _STREET = (rf"(?:[A-ZÆØÅ][a-zæøåé]{{2,}}{_STREET_END}|[A-ZÆØÅ][a-zæø
 
 _PLACED_SHOP = re.compile(rf"(?<![\w-]){_BUSINESS}(?:\s+(?:som ligger|that's|that is|right|rett|just))?\s+"
                           rf"{_SPOT}{_TO_TOWN}", re.I)
-_STREET_TOWN = re.compile(rf"(?<![\w-])({_STREET})(?!\s*\d){_TO_TOWN}")
+# "Strandgata i Fjellvik", and as an address is written, "Strandgata, Fjellvik".
+_STREET_TOWN = re.compile(rf"(?<![\w-])({_STREET})(?!\s*\d)(?:{_TO_TOWN}|\s*,\s*{_TOWN}(?!\w))")
 _TIE = (r"(?:jobber|jobbet|arbeider|arbeidet|ansatt|driver|drev|eier|eide|sjef|står i kassa|"
         r"work|works|worked|working|run|runs|ran|own|owns|owned|manage|manages|a cashier|"
         r"a barista|a baker|employed)")
-_TIED_SHOP = re.compile(rf"\b{_TIE}\b(?:\s+[\wæøå'’]+){{0,3}}?\s+(?:på|hos|ved|i|at|in|the|a)?\s*(?:the\s+)?"
-                        rf"({_BUSINESS}){_TO_TOWN}", re.I)
+# Schools, the surgery, the care home: in a small town there is one of each.
+_INSTITUTION = (r"(?:skolen|barneskolen|ungdomsskolen|videregående|vgs|barnehagen|sykehjemmet|omsorgssenteret|"
+                r"legekontoret|legesenteret|helsestasjonen|biblioteket|sykehuset|tannlegen|"
+                r"school|primary school|secondary school|high school|nursery|care home|surgery|library|"
+                r"hospital|health centre|health center|kindergarten)")
+_SCHOOL = (r"(?:skolen|barneskolen|ungdomsskolen|videregående|vgs|barnehagen|school|primary school|secondary school|"
+           r"high school|nursery|kindergarten)")
+# Going to a school is belonging to it; going to the library or the hospital is a visit.
+_ATTEND = (r"(?:går på|gikk på|begynner på|begynte på|elev på|elev ved|studerer på|lærer på|lærer ved|"
+           r"go to|goes to|attend|attends|attended|teach at|teaches at|a teacher at|a pupil at|a student at)")
+_TIED_SHOP = re.compile(rf"\b(?:{_TIE}\b(?:\s+[\wæøå'’]+){{0,3}}?\s+(?:på|hos|ved|i|at|in|the|a)?\s*(?:the\s+)?"
+                        rf"({_BUSINESS}|{_INSTITUTION})|{_ATTEND}\s+(?:the\s+)?({_SCHOOL})){_TO_TOWN}", re.I)
 # "the only hairdresser in Vikøy", "den eneste kiosken i Straumsnes": one place, one person.
 _ONLY_SHOP = re.compile(rf"\b(?:the only|only one|den eneste|det eneste|eneste)\s+(?:\w+\s+)?({_BUSINESS}){_TO_TOWN}", re.I)
 # A shop named by its place, "Nordvik bakeri", "Straumsnes Kafé", "Fjellvik Pharmacy": the name
@@ -74,6 +87,9 @@ _PLACE_END = (r"(?:vik|vika|nes|næs|øy|øya|øyna|dal|dalen|fjord|fjorden|by|b
 _SHOP_WORD = (r"(?:bakeri|bakeriet|konditori|kafé|kafe|kaffebar|frisør|frisørsalong|pizzeria|kiosk|bokhandel|"
               r"bilverksted|blomster|gatekjøkken|apotek|Bakery|Pharmacy|Café|Cafe|Pizzeria|Barbers|Garage|Florist)")
 _NAMED_SHOP = re.compile(rf"(?<![\w-])((?-i:[A-ZÆØÅ][a-zæøå]+{_PLACE_END}))\s+(?i:{_SHOP_WORD})(?![\wæøå])")
+# "Pizzeria Napoli i Nordvik", "Hansen bakeri på Havøy": a named shop and its town.
+_NAMED_IN_TOWN = re.compile(rf"(?<![\w-])(?:(?i:{_BUSINESS})\s+{_CAP}(?:\s{_CAP})?|{_CAP}\s+(?i:{_SHOP_WORD}))"
+                            rf"{_TO_TOWN}")
 _NOT_TOWN = frozenset("""januar februar mars april mai juni juli august september oktober november desember
 january february march may june july october december mandag tirsdag onsdag torsdag fredag lørdag søndag
 monday tuesday wednesday thursday friday saturday sunday jul julen påske påsken christmas easter the a an
@@ -98,9 +114,13 @@ def small_town(name: str, local: Iterable[str] = ()) -> bool:
 def local_places(text: str, local: Iterable[str] = ()) -> list[Hit]:
     local = tuple(local)
     found: list[Hit] = []
-    for pattern in (_PLACED_SHOP, _STREET_TOWN, _TIED_SHOP, _ONLY_SHOP, _NAMED_SHOP):
+    for pattern in (_PLACED_SHOP, _STREET_TOWN, _TIED_SHOP, _ONLY_SHOP, _NAMED_SHOP, _NAMED_IN_TOWN):
         for m in pattern.finditer(text):
-            if small_town(m.group(m.lastindex or 0), local):
-                start = m.start(1) if pattern is _TIED_SHOP else m.start()
+            town = m.group(m.lastindex or 0)
+            if pattern is _STREET_TOWN and any(s in m.group().casefold() for s in FAMOUS_STREETS):
+                continue                     # "A Nightmare on Elm Street in Springwood"
+            if small_town(town, local) and not re.search(rf"{_STREET_END}$", town):
+                start = m.start(1) if m.group(1) is not None else m.start(2)
+                start = start if pattern is _TIED_SHOP else m.start()
                 found.append(("place", text[start:m.end()], start))
     return found

@@ -30,7 +30,7 @@ _EN_TYPES = (r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Close|Way|Cresce
 _EN_ADDRESS = re.compile(rf"(?<![\w.,])\d{{1,4}}[A-Za-z]?,?\s+(?:[A-Z][a-z'’]+\s){{1,3}}{_EN_TYPES}\b\.?"
                          rf"|\b(?:(?:live|lives|living|moved|house is|flat is|address is)\s+(?:at|on|to)|address is)\s+"
                          rf"\d{{1,4}}[A-Za-z]?\s+(?:[A-Za-z'’]+\s){{1,3}}(?i:{_EN_TYPES})\b")
-_FAMOUS_STREETS = ("downing street", "baker street", "abbey road", "sesame street", "elm street", "wall street",
+FAMOUS_STREETS = ("downing street", "baker street", "abbey road", "sesame street", "elm street", "wall street",
                    "penny lane", "privet drive")
 _POSTCODE = re.compile(r"(?<![\w.,:/-])(?:N-|NO-)?(\d{4})\s+([A-ZÆØÅ][a-zæøå]{2,}(?:[ -][A-ZÆØÅ][a-zæøå]+)?)\b")
 _UK_POSTCODE = re.compile(r"\b(?:[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}|[A-Z]{1,2}\d{1,2}[A-Z]?\d[A-Z]{2})\b")
@@ -64,7 +64,7 @@ def addresses(text: str) -> list[Hit]:
         # A famous street is a mention ("a museum on 221B Baker Street") unless it is stated as
         # one's own address ("I live at 14 Baker Street"): the match then begins with the verb.
         stated = m.group()[:1].isalpha()
-        if stated or not any(s in m.group().casefold() for s in _FAMOUS_STREETS):
+        if stated or not any(s in m.group().casefold() for s in FAMOUS_STREETS):
             skip = re.search(r"\d", m.group()).start()      # quote back "14 Baker Street", not the verb
             found.append(("address", m.group()[skip:], m.start() + skip))
     for m in _POSTCODE.finditer(text):

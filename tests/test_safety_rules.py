@@ -126,6 +126,10 @@ def test_a_persons_number_after_a_service_name_is_still_theirs() -> None:
     "mamma er den eneste frisøren i Langnes",                         # the only one in the town
     "Sørvik bakeri har de beste bollene",                             # a shop named by its place
     "Rema ved kaia i Langnes er der jeg handler",                     # a chain's branch placed by a town
+    "datteren min går på skolen i Langnes",                           # one school in a small town
+    "I work at the care home in Sørvik",
+    "Pizzeria Roma i Langnes har god pizza",                          # a named shop and its town
+    "bor i Lindeveien, Storvik",                                      # written as an address, no number
 ])
 def test_a_local_shop_or_street_placed_by_its_town_is_a_detail(text: str) -> None:
     assert [f.kind for f in detect(text)] == ["place"]
@@ -140,6 +144,10 @@ def test_a_local_shop_or_street_placed_by_its_town_is_a_detail(text: str) -> Non
     "Oslo bakeri var dyrt, men godt",                                 # a shop named by a big city
     "Jeg elsker Godt Brød bakeri",                                    # a brand, not a place name
     "snap? nei takk, sluttet med det for lenge siden",
+    "we went to the library in Langnes yesterday",                    # a visit, not belonging
+    "I go to the hospital in Sørvik every week",
+    "Storgata, Kirkegata og Torget er stengt i dag",
+    "A Nightmare on Elm Street in Springwood is my favourite film",
 ])
 def test_shops_squares_and_big_city_streets_alone_are_no_detail(text: str) -> None:
     assert not detect(text)
