@@ -61,4 +61,11 @@ def is_public(text: str, start: int, raw: str) -> bool:
     if ends:
         before = before[ends[-1].end():]
     named = list(known.names.finditer(before))
-    return bool(named) and not _OWN.search(before[named[-1].end():])
+    if named and not _OWN.search(before[named[-1].end():]):
+        return True
+    # "22 40 00 40 (Kirkens SOS)", "116 117 er nummeret til legevakta"
+    after = text[start + len(raw):start + len(raw) + WINDOW]
+    end = _CLAUSE_END.search(after)
+    after = after[:end.start()] if end else after
+    first = known.names.search(after)
+    return first is not None and not _OWN.search(after[:first.start()])

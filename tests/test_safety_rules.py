@@ -109,6 +109,7 @@ def test_a_user_name_near_a_platform_word_is_an_account(text: str) -> None:
     "Ring Kirkens SOS på 22 40 00 40 om natta",      # a listed public number
     "Kirkens SOS i Tromsø: 77 61 40 00",             # a number written after a service's name
     "the helpline 116 123 is free",
+    "77 61 40 00 er nummeret til Kirkens SOS i Tromsø",                # the service named after its number
 ])
 def test_platforms_mentioned_and_public_numbers_are_no_detail(text: str) -> None:
     assert not detect(text)
@@ -116,6 +117,7 @@ def test_platforms_mentioned_and_public_numbers_are_no_detail(text: str) -> None
 
 def test_a_persons_number_after_a_service_name_is_still_theirs() -> None:
     assert [f.kind for f in detect("ring Kirkens SOS eller meg på 912 34 567")] == ["phone"]
+    assert [f.kind for f in detect("912 34 567 er mitt nummer, ikke Kirkens SOS")] == ["phone"]
 
 
 @pytest.mark.parametrize("text", [
