@@ -54,8 +54,11 @@ def is_public(text: str, start: int, raw: str) -> bool:
     """The number ``raw`` at ``start`` is a public service's: listed, or written just after the
     name of a service in the same sentence without the writer making it their own."""
     known = services()
-    if _national(_NOT_DIGIT.sub("", raw)) in known.numbers:
+    national = _national(_NOT_DIGIT.sub("", raw))
+    if national in known.numbers:
         return True
+    if len(national) > 8:       # no service has a longer number: an 11-digit id stays a detail
+        return False
     before = text[max(0, start - WINDOW):start]
     ends = list(_CLAUSE_END.finditer(before))
     if ends:
