@@ -12,9 +12,9 @@ from functools import lru_cache
 from importlib import resources
 
 _NOT_DIGIT = re.compile(r"\D")
-# "ring meg på …", "my number": the number after a service name is the writer's own after all.
+# "ring meg på …", "my number", "nummeret hennes": after a service name, a person's number after all.
 # ("I" only as a capital: "i" is Norwegian "in", as in "Kirkens SOS i Bergen: …").
-_OWN = re.compile(r"\b(?:(?i:me|meg|my|mine|min|mitt|mi|jeg|eg|privat|private|own|egen|eget)|I)\b")
+_OWN = re.compile(r"\b(?:(?i:me|meg|my|mine|min|mitt|mi|jeg|eg|privat|private|own|egen|eget|hennes|hans|his|her|their|deres)|I)\b")
 _CLAUSE_END = re.compile(r"[.!?\n;]\s")
 WINDOW = 40
 
