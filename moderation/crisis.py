@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Iterable
 
 from moderation.checks import PUBLISH, Submission, Verdict, register
-from moderation.crisis_concepts import combine
+from moderation.crisis_combine import combine
 from moderation.crisis_rules import away, composed_tier, contains, farewell_cues, match_at, spans
 from moderation.text import canon, clauses, phrase, tokens
 
@@ -329,6 +329,12 @@ def _own_thought(plain_words: list[list[str]], lex: Lexicon) -> bool:
 
 def assess(text: str, extra: tuple[str, ...] = ()) -> int:
     """The crisis tier of a whole text: 2 answer + alert, 1 quiet note, 0 nothing."""
+    return assess_where(text, extra)[0]
+
+
+def assess_where(text: str, extra: tuple[str, ...] = ()) -> tuple[int, list[list[str]]]:
+    """The tier and, for tier 2, the clauses (as token lists) whose phrases decided it — empty
+    when a post-wide rule did (farewell cues together, parts across clauses, a quoted thought)."""
     lex = lexicon(extra)
     quoted = " . ".join(m.group() for m in _QUOTED.finditer(text))
     plain = _QUOTED.sub(" . ", text)
@@ -339,26 +345,27 @@ def assess(text: str, extra: tuple[str, ...] = ()) -> int:
     for words in clause_words:
         best = max(best, clause_tier(words, lex, gone, routine))
         if best == 2:
-            return 2
+            return 2, [words]
     if composed_tier(clause_words, lex, _subject_is_other, lambda w: is_past(w, lex),
                      lambda w: _contains(w, lex.sections["figurative"]) and not _contains(w, lex.sections["serious"])) == 2:
-        return 2
+        return 2, []
     weak, soon = _weak_signals(clause_words, lex)
     farewell = 0 if gone else farewell_cues(clause_words, lex)
     if weak + farewell >= 2 or (weak and soon):
-        return 2
+        return 2, []
     if quoted:
         tier = max((clause_tier(tokens(c), lex) for c in clauses(quoted)), default=0)
         if tier == 2 and _own_thought(clause_words, lex):
-            return 2
+            return 2, []
         best = max(best, 1 if tier else 0)
-    return best
+    return best, []
 
 
 def combined_tier(text: str, extra: tuple[str, ...] = ()) -> int:
     """What the bot acts on: these phrase rules and the concept stage (moderation/crisis_concepts.py)
     together — the benchmark, the check, the disclosure question and thread titles all use this."""
-    return combine(assess(text, extra), text)
+    tier, where = assess_where(text, extra)
+    return combine(tier, text, where)
 
 
 def extra_words(ctx) -> tuple[str, ...]:  # type: ignore[no-untyped-def]

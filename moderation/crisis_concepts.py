@@ -50,7 +50,10 @@ _JOIN = frozenset(t for w in ("where", "when", "because", "since", "if", "that",
 _PURPOSE = frozenset(t for w in ("for", "til") for t in tokens(w))
 _NO_PURPOSE = frozenset(t for w in ("tonight", "tomorrow", "later", "when", "after", "me", "myself", "it", "i",
                                     "kveld", "natt", "morgen", "senere", "når", "etter", "meg", "det", "this",
-                                    "dette", "good", "godt", "alltid", "ever", "the end") for t in tokens(w))
+                                    "dette", "good", "godt", "alltid", "ever", "the end",
+                                    # a duration, not a use: "saving my meds for two weeks"
+                                    "weeks", "days", "months", "years", "a while", "uker", "dager", "måneder",
+                                    "år", "lenge", "long", "ages") for t in tokens(w))
 _YEAR = re.compile(r"\b(?:in|i|since|siden|fra|back in) (?:19|20)\d\d\b", re.IGNORECASE)
 _QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|«[^»\n]*»|^\s*>.*$", re.MULTILINE)
 WINDOW = 4          # words between a negation or a fear and the concept it undoes
@@ -159,6 +162,8 @@ class Reading:
     """What a post holds: concept spans that count, and the sections of those undone."""
     live: list[Span]
     undone: set[str]
+    scoped: list[Span]                 # undone by a clear statement about whose or when (SCOPES)
+    clause_words: list[list[str]]
 
     def has(self, *sections: str) -> bool:
         return any(s.section in sections for s in self.live)
@@ -212,12 +217,15 @@ def read(text: str) -> Reading:
     parts = clauses(plain)
     clause_words = [tokens(c) for c in parts]
     spans: list[Span] = []
+    hidden: list[Span] = []
     for n, words in enumerate(clause_words):
         found = _find(words, n, lex)
         idioms = [s for s in found if s.section == "idiom"]
-        # an idiom hides the concepts it contains ("dying laughing", "kill time")
-        spans += [s for s in found if s.section == "idiom" or not any(
-            i.start <= s.start < i.end or i.start < s.end <= i.end for i in idioms)]
+        # an idiom hides the concepts it contains ("dying laughing", "kill time", "my last post before")
+        for s in found:
+            inside_idiom = s.section != "idiom" and any(
+                i.start <= s.start < i.end or i.start < s.end <= i.end for i in idioms)
+            (hidden if inside_idiom else spans).append(s)
     inside = [s for s in spans if s.section in CONCEPTS]
     spans = [s for s in spans if s.section != "negation" or not any(
         c.clause == s.clause and c.start <= s.start and s.end <= c.end and c is not s for c in inside)]
@@ -230,31 +238,66 @@ def read(text: str) -> Reading:
     helping = "help_other" in post and "third" in post
     returns = _returns(spans, clause_words)
     live, undone = [], set()
+    scoped = [s for s in hidden if s.section in CONCEPTS]
     for c in spans:
         if c.section not in CONCEPTS:
             continue
         words = clause_words[c.clause]
         here = {s for n, s in clause_has if n == c.clause}
         near_routine = any((m, "routine") in clause_has for m in (c.clause - 1, c.clause, c.clause + 1))
-        if ("fiction" in here or "recovered" in here                       # a film; "clean from sh for a year"
-                or c.clause in told and "near" not in here                   # "years ago …", not "… and tonight"
-                or came_through or helping
-                or c.section in EVERYDAY and near_routine                    # "rope for the climbing gym"
-                or c.section in ("method", "pills", "means") and _purpose(words, c)
-                or c.section in RETURNABLE and returns
-                or c.section == "death" and _near(spans, "fear", c, WINDOW + 1)     # "scared of dying"
-                or _negated(words, spans, c) or _other_subject(words, spans, c)):
+        why = _undone_by(c, words, spans, here, c.clause in told, (came_through, helping), near_routine, returns)
+        if why:
             undone.add(c.section)
+            if why in SCOPES:
+                scoped.append(c)
         else:
             live.append(c)
-    return Reading(live, undone)
+    return Reading(live, undone, scoped, clause_words)
+
+
+# Why a concept is undone, when the reason is a clear statement about the writer's own words:
+# someone else is the subject, a negation, a story the writer came through, a way back, an
+# everyday purpose named with it (and an idiom, above). These (not a film, not an everyday
+# word in the next clause) may also lower stage one's reading of the same words.
+SCOPES = {"other", "negated", "recovered", "returns", "purpose"}
+
+
+def _undone_by(c: Span, words: list[str], spans: list[Span], here: set[str], told: bool,
+               post: tuple[bool, bool], near_routine: bool, returns: bool) -> str:
+    """The reason a concept does not count, or "" when it counts; ``post``: (the post says the
+    writer came through, the writer asks how to help someone else)."""
+    came_through, helping = post
+    if "fiction" in here:
+        return "fiction"                                  # a film, a book, the news
+    if "recovered" in here or came_through:
+        return "recovered"                                # "clean from sh for a year"
+    if helping:
+        return "other"                                    # "how can I help my friend, he bought a rope"
+    if told and "near" not in here:
+        return "told"                                     # "years ago …", not "… and tonight"
+    if c.section in EVERYDAY and "routine" in here or c.section in ("method", "pills", "means") and _purpose(words, c):
+        return "purpose"                                  # "rope for the climbing gym", "pills for my headache"
+    if c.section in EVERYDAY and near_routine:
+        return "everyday"                                 # an everyday word in the clause next to it
+    if c.section in RETURNABLE and returns:
+        return "returns"
+    if c.section == "death" and _near(spans, "fear", c, WINDOW + 1):
+        return "fear"                                     # "scared of dying"
+    if _negated(words, spans, c):
+        return "negated"
+    if _other_subject(words, spans, c) and c.section not in ("near", "present"):
+        return "other"
+    return ""
 
 
 def _purpose(words: list[str], c: Span) -> bool:
     after = words[c.end:c.end + 3]
     if not after or after[0] not in _PURPOSE:
         return False
-    return not _NO_PURPOSE & set(after[1:])
+    return not _NO_PURPOSE & set(after[1:]) and not any(w.isdigit() for w in after[1:])
+
+
+_NEVER = frozenset(t for w in ("never", "aldri") for t in tokens(w))
 
 
 def _returns(spans: list[Span], clause_words: list[list[str]]) -> bool:
@@ -263,7 +306,8 @@ def _returns(spans: list[Span], clause_words: list[list[str]]) -> bool:
     final = [s for s in spans if s.section == "finality"]
     for r in (s for s in spans if s.section == "return"):
         inside = any(f.clause == r.clause and f.start <= r.start < f.end for f in final)
-        if not inside and not _negated(clause_words[r.clause], spans, r):
+        never = _NEVER & set(clause_words[r.clause][r.end:r.end + 3])      # "see you never"
+        if not inside and not never and not _negated(clause_words[r.clause], spans, r):
             return True
     return False
 
@@ -313,7 +357,10 @@ def _pills_as_method(reading: Reading, text: str) -> bool:
 
 def evidence(text: str) -> tuple[int, bool, list[str]]:
     """(tier, strong, rules that fired): tier 2 answer + alert, 1 an undone mention, 0 nothing."""
-    reading = read(text)
+    return evidence_of(read(text), text)
+
+
+def evidence_of(reading: Reading, text: str) -> tuple[int, bool, list[str]]:
     fired: list[str] = ["pills+stash"] if _pills_as_method(reading, text) else []
     strong = bool(fired)
     first = _has_first(text)
@@ -350,15 +397,3 @@ def evidence(text: str) -> tuple[int, bool, list[str]]:
 def assess(text: str) -> int:
     """The concept stage's tier of a post: 2 answer + alert, 1 an undone mention, 0 nothing."""
     return evidence(text)[0]
-
-
-def combine(first_stage: int, text: str) -> int:
-    """Stage one's tier and this stage's together: the higher, except that stage one's reading
-    of a post as a mention (1: negated, past, someone else's) is overruled only by strong
-    evidence (a method with a time, a purchase or at hand; self-harm again or now)."""
-    if first_stage == 2:
-        return 2
-    tier, strong, _ = evidence(text)
-    if tier == 2 and first_stage == 1 and not strong:
-        return 1
-    return max(first_stage, tier)

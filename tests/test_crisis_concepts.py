@@ -8,6 +8,7 @@ import pytest
 from bench.safety import Post, run
 from moderation import crisis_concepts as concepts
 from moderation.crisis import assess, combined_tier
+from moderation.crisis_combine import combine
 
 # One post per rule and language; stage one (the phrase lists) misses every one of them.
 RULES = [
@@ -106,12 +107,32 @@ def test_stage_ones_mention_is_overruled_only_by_strong_evidence() -> None:
     assert assess(strong) == 1 and concepts.evidence(strong)[1]
     assert combined_tier(strong) == 2
     weak = "I tried to end it years ago"
-    assert concepts.combine(1, weak) <= 1
+    assert combine(1, weak) <= 1
     # a farewell with finality is a crisis alone, but not against stage one's reading of a mention
     farewell = "thanks for everything, you won't hear from me again, i won't be needing this account"
     assert not concepts.evidence(farewell)[1]
-    assert concepts.combine(1, farewell) == 1 and concepts.combine(0, farewell) == 2
-    assert concepts.combine(2, "hello") == 2
+    assert combine(1, farewell) == 1 and combine(0, farewell) == 2
+    assert combine(2, "hello") == 2
+
+
+@pytest.mark.parametrize("text", [
+    "I have no plans to hurt myself, I just need to vent about work",          # a negation
+    "this is my last post before the holidays, see you all in january!",       # a way back
+    "it's been a year since I last self-harmed and I'm proud of that",         # a past come through
+    "picked the spot for our picnic, the park by the lake, friday at noon!",   # a purpose named with it
+])
+def test_a_clearly_scoped_mention_lowers_stage_ones_answer_to_a_note(text: str) -> None:
+    assert assess(text) == 2                    # the phrase lists alone answer
+    assert combined_tier(text) == 1
+
+
+@pytest.mark.parametrize("text", [
+    "I have no plans to hurt myself, but I bought a rope today",                # a live concern elsewhere
+    "this is my last post. see you all never",
+    "been saving up my meds for two weeks and i think tonight is the night",   # "for two weeks" is no purpose
+])
+def test_stage_one_stands_when_anything_else_points_to_a_crisis(text: str) -> None:
+    assert combined_tier(text) == 2
 
 
 def test_spelling_games_are_undone_as_in_stage_one() -> None:

@@ -1,0 +1,51 @@
+"""How the two crisis stages are combined into what the bot acts on (moderation.crisis.combined_tier).
+
+Under a plain max() the concept stage could raise stage one's reading but never lower it, so a
+phrase rule firing on "I have no plans to hurt myself" or "broren min snakker om selvmord" always
+answered. Here stage one's answer is lowered to a quiet note only when the concept stage reads the
+very clauses stage one fired on as clearly scoped — someone else the subject, a negation, a past
+the writer came through, a goodbye with a way back, an everyday purpose named with it, an idiom —
+and nothing else in the post points to a crisis. Anything less and stage one stands: when unsure,
+answer.
+"""
+from __future__ import annotations
+
+from moderation.crisis_concepts import CONCEPTS, Reading, evidence_of, read
+
+# What stage one's phrases speak of, and what still points to a crisis when it is live.
+TOPIC = set(CONCEPTS) - {"near", "present", "future", "amount", "urge", "again", "go", "at_hand", "calm"}
+CONCERN = {"death", "selfharm", "method", "acquire", "farewell", "lastpost", "note", "disposal", "finality",
+           "hopeless", "do_it", "ready", "prepare", "stash", "at_hand", "covert", "again"}
+
+
+def _scoped(reading: Reading, where: list[list[str]]) -> bool:
+    """Stage one's words are, by this stage's reading, clearly someone else's, negated, a past the
+    writer came through or a goodbye with a way back — and nothing else in the post points to a
+    crisis. ``where``: the clauses stage one fired on (empty: a rule across the post)."""
+    if any(s.section in CONCERN for s in reading.live):
+        return False
+    clauses_hit = set()
+    for words in where:
+        if words not in reading.clause_words:
+            return False                        # a quoted clause or another split: unsure, answer
+        clauses_hit.add(reading.clause_words.index(words))
+    topics = [s for s in reading.scoped if s.section in TOPIC]
+    if not clauses_hit:
+        return bool(topics)
+    return all(any(s.clause == n for s in topics) for n in clauses_hit)
+
+
+def combine(first_stage: int, text: str, where: list[list[str]] | None = None) -> int:
+    """Stage one's tier and this stage's together: the higher, except that
+    - stage one's reading of a post as a mention (1: negated, past, someone else's) is overruled
+      only by strong evidence (a method with a time, a purchase or at hand; self-harm again or now);
+    - stage one's answer (2) is lowered to a note when this stage fires nothing and reads the
+      same words as clearly scoped (``_scoped``); ``where`` are the clauses stage one fired on
+      (None: unknown, so stage one stands)."""
+    reading = read(text)
+    tier, strong, _ = evidence_of(reading, text)
+    if first_stage == 2:
+        return 1 if tier < 2 and where is not None and _scoped(reading, where) else 2
+    if tier == 2 and first_stage == 1 and not strong:
+        return 1
+    return max(first_stage, tier)
