@@ -10,7 +10,8 @@ answer.
 """
 from __future__ import annotations
 
-from moderation.crisis_concepts import CONCEPTS, Reading, evidence_of, read
+from moderation.crisis_concepts import CONCEPTS, Reading, read
+from moderation.crisis_evidence import evidence_of
 
 # What stage one's phrases speak of, and what still points to a crisis when it is live.
 TOPIC = set(CONCEPTS) - {"near", "present", "future", "amount", "urge", "again", "go", "at_hand", "calm"}

@@ -5,8 +5,9 @@ down; a crisis is as often told in parts that are ordinary alone — "bought a r
 "ga bort hunden min, trenger den ikke der jeg skal", "standing on the platform, next train in
 4 minutes". Here each phrase of moderation/data/concepts_{en,nb}.txt names a concept (DEATH,
 SELFHARM, METHOD, ACQUIRE, FAREWELL, DISPOSAL, FINALITY, NEAR …) and a post answers when the
-concepts it holds make a crisis together (``RULES``), e.g. a method with a near time or with
-buying it, a farewell with a reason to be gone, self-harm with an urge or "again".
+concepts it holds make a crisis together (``RULES`` in moderation/crisis_evidence.py), e.g. a
+method with a near time or with buying it, a farewell with a reason to be gone, self-harm with an
+urge or "again", a plan (where, when, how) with a reason, clothes laid out "to be found in".
 
 A concept counts unless a clear signal undoes it: someone else is the subject of its clause,
 a negation stands right before it, its clause tells of the distant past (or the post says the
@@ -26,13 +27,22 @@ from moderation.text import clauses, tokens
 
 CONCEPTS = ("death", "selfharm", "method", "pills", "amount", "stash", "acquire", "prepare", "at_hand", "means",
             "blade", "place", "water", "go", "farewell", "lastpost", "note", "placed", "disposal", "settled",
-            "finality", "calm", "near", "present", "covert", "ready", "do_it", "urge", "future", "again", "hopeless")
+            "finality", "calm", "near", "present", "covert", "ready", "do_it", "urge", "future", "again", "hopeless",
+            # meanings told in everyday words (moderation/crisis_evidence.py): where/when/how decided,
+            # preparing to be found, medicine kept back, absent from a day ahead, a pet rehomed, a
+            # deadline, a secret kept, what is left for others
+            "plan", "plan2", "found", "hoard", "absent", "occasion", "rehome", "deadline", "secret", "legacy",
+            "afterwards", "enclosed", "engine", "withheld", "hidden", "done", "boxes", "swallow")
 CONTEXT = ("idiom", "negation", "third", "fear", "past", "recovered", "fiction", "help_other", "routine",
-           "return")
+           "return", "away", "plural", "safekeeping")
 GAP, END = "…", "$"
 # Concepts an everyday use undoes ("rope for the boat", "gave my bike away, I got a new one").
 EVERYDAY = {"method", "pills", "acquire", "at_hand", "disposal", "prepare", "place", "go", "blade",
-            "stash", "means", "settled", "water"}
+            "stash", "means", "settled", "water", "plan", "plan2", "rehome", "engine", "boxes"}
+# Said of the writer's own life whoever is the grammatical subject ("my neighbour is taking the
+# dog on sunday", "he'll need them after this weekend").
+ANY_SUBJECT = {"near", "present", "deadline", "secret", "rehome", "legacy", "occasion", "afterwards", "hidden",
+               "at_hand"}
 # Concepts a way back undoes ("my last post before the holidays, see you in January").
 RETURNABLE = {"farewell", "lastpost", "finality", "disposal", "settled"}
 # A mention of these that was undone is still worth a quiet note (tier 1).
@@ -85,6 +95,7 @@ def _entry(line: str) -> Entry:
 @dataclass(frozen=True)
 class Lexicon:
     exact: dict[str, tuple[tuple[str, Entry], ...]]      # first word -> (section, entry)
+    pairs: dict[tuple[str, str], tuple[tuple[str, Entry], ...]]     # first two plain words, for common heads
     prefix: dict[str, tuple[tuple[str, Entry], ...]]     # first two letters of a prefix head
     suffix: tuple[tuple[str, Entry], ...]                # heads that are suffixes ("*brua"): tried on every word
 
@@ -112,7 +123,20 @@ def lexicon() -> Lexicon:
                 index = suffix if head.startswith("*") else \
                     prefix.setdefault(head[:2], []) if head.endswith("*") else exact.setdefault(head, [])
                 index.append((section, entry))
-    return Lexicon({k: tuple(v) for k, v in exact.items()}, {k: tuple(v) for k, v in prefix.items()}, tuple(suffix))
+    # "the", "my", "take" head dozens of entries: those whose second word is plain are found by
+    # the first two words, so each word tries a handful of entries, not all of them
+    pairs: dict[tuple[str, str], list[tuple[str, Entry]]] = {}
+    for head in [h for h, v in exact.items() if len(v) > 8]:
+        rest = []
+        for section, entry in exact[head]:
+            second = entry[1] if len(entry) > 1 else GAP
+            if second in (GAP, END) or second.startswith("*") or second.endswith("*"):
+                rest.append((section, entry))
+            else:
+                pairs.setdefault((head, second), []).append((section, entry))
+        exact[head] = rest
+    return Lexicon({k: tuple(v) for k, v in exact.items()}, {k: tuple(v) for k, v in pairs.items()},
+                   {k: tuple(v) for k, v in prefix.items()}, tuple(suffix))
 
 
 def _same(word: str, item: str) -> bool:
@@ -150,7 +174,8 @@ class Span:
 def _find(words: list[str], n: int, lex: Lexicon) -> list[Span]:
     found = []
     for i, word in enumerate(words):
-        for section, entry in lex.exact.get(word, ()) + lex.prefix.get(word[:2], ()) + lex.suffix:
+        pair = lex.pairs.get((word, words[i + 1]), ()) if i + 1 < len(words) else ()
+        for section, entry in lex.exact.get(word, ()) + pair + lex.prefix.get(word[:2], ()) + lex.suffix:
             end = _match(words, i, entry)
             if end > i:
                 found.append(Span(section, n, i, end))
@@ -236,16 +261,13 @@ def read(text: str) -> Reading:
     came_through = "recovered" in post and bool(told) and not any(
         s.section in ("again", "urge") and s.clause not in told for s in spans)
     helping = "help_other" in post and "third" in post
-    returns = _returns(spans, clause_words)
+    facts = _Facts(spans, clause_words, clause_has, told, came_through, helping, _returns(spans, clause_words))
     live, undone = [], set()
     scoped = [s for s in hidden if s.section in CONCEPTS]
     for c in spans:
         if c.section not in CONCEPTS:
             continue
-        words = clause_words[c.clause]
-        here = {s for n, s in clause_has if n == c.clause}
-        near_routine = any((m, "routine") in clause_has for m in (c.clause - 1, c.clause, c.clause + 1))
-        why = _undone_by(c, words, spans, here, c.clause in told, (came_through, helping), near_routine, returns)
+        why = _undone_by(c, facts)
         if why:
             undone.add(c.section)
             if why in SCOPES:
@@ -255,6 +277,21 @@ def read(text: str) -> Reading:
     return Reading(live, undone, scoped, clause_words)
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """What the whole post says that can undo a concept."""
+    spans: list[Span]
+    clause_words: list[list[str]]
+    clause_has: set[tuple[int, str]]
+    told: set[int]                 # clauses that tell of the past
+    came_through: bool             # the post says the writer came through
+    helping: bool                  # the writer asks how to help someone else
+    returns: bool                  # a way back is named
+
+    def around(self, n: int, section: str) -> bool:
+        return any((m, section) in self.clause_has for m in (n - 1, n, n + 1))
+
+
 # Why a concept is undone, when the reason is a clear statement about the writer's own words:
 # someone else is the subject, a negation, a story the writer came through, a way back, an
 # everyday purpose named with it (and an idiom, above). These (not a film, not an everyday
@@ -262,32 +299,59 @@ def read(text: str) -> Reading:
 SCOPES = {"other", "negated", "recovered", "returns", "purpose"}
 
 
-def _undone_by(c: Span, words: list[str], spans: list[Span], here: set[str], told: bool,
-               post: tuple[bool, bool], near_routine: bool, returns: bool) -> str:
-    """The reason a concept does not count, or "" when it counts; ``post``: (the post says the
-    writer came through, the writer asks how to help someone else)."""
-    came_through, helping = post
+def _undone_by(c: Span, f: _Facts) -> str:
+    """The reason a concept does not count, or "" when it counts."""
+    words, here = f.clause_words[c.clause], {s for n, s in f.clause_has if n == c.clause}
     if "fiction" in here:
         return "fiction"                                  # a film, a book, the news
-    if "recovered" in here or came_through:
+    if "recovered" in here or f.came_through:
         return "recovered"                                # "clean from sh for a year"
-    if helping:
+    if f.helping:
         return "other"                                    # "how can I help my friend, he bought a rope"
-    if told and "near" not in here:
+    if c.clause in f.told and "near" not in here:
         return "told"                                     # "years ago …", not "… and tonight"
     if c.section in EVERYDAY and "routine" in here or c.section in ("method", "pills", "means") and _purpose(words, c):
         return "purpose"                                  # "rope for the climbing gym", "pills for my headache"
-    if c.section in EVERYDAY and near_routine:
+    if c.section in EVERYDAY and c.section != "rehome" and f.around(c.clause, "routine"):
         return "everyday"                                 # an everyday word in the clause next to it
-    if c.section in RETURNABLE and returns:
+    if c.section == "legacy" and f.around(c.clause, "safekeeping"):
+        return "purpose"                                  # "my passwords in case something happens on the flight"
+    if c.section == "absent" and f.around(c.clause, "away"):
+        return "purpose"                                  # "won't be around at christmas, going up north"
+    if c.section in ("plan", "plan2") and any(p.clause == c.clause and p.section in ("plan", "plan2")
+                                              and _for_a_task(words, p) for p in f.spans):
+        return "purpose"                                  # "I know how and when to ask for help"
+    if c.section in ("plan", "plan2", "rehome") and "plural" in here:
+        return "other"                                    # "we've decided where and when": a shared plan
+    if c.section in RETURNABLE and f.returns:
         return "returns"
-    if c.section == "death" and _near(spans, "fear", c, WINDOW + 1):
+    if c.section == "death" and _near(f.spans, "fear", c, WINDOW + 1):
         return "fear"                                     # "scared of dying"
-    if _negated(words, spans, c):
+    if _negated(words, f.spans, c):
         return "negated"
-    if _other_subject(words, spans, c) and c.section not in ("near", "present"):
+    if c.section not in ANY_SUBJECT and _other_subject(words, f.spans, c):
         return "other"
     return ""
+
+
+_TO = frozenset(t for w in ("to", "å") for t in tokens(w))
+_WHO_WILL = (tuple(tokens("i will")), tuple(tokens("jeg skal")), tuple(tokens("i am going to")))
+_DO_IT = frozenset(t for w in ("do", "it", "gjøre", "det", "end", "die", "dø", "go", "gå", "jump", "hoppe", "kill",
+                                "this", "dette", "that") for t in tokens(w))
+
+
+def _for_a_task(words: list[str], c: Span) -> bool:
+    """A where/when/how followed by what it is for ("… to tell my family", "… jeg skal be om
+    hjelp"), unless that is "do it", "end it", "go"."""
+    rest = words[c.end:c.end + 5]
+    if rest[:1] and rest[0] in _TO:
+        task = rest[1:3]
+    else:
+        lead = next((len(w) for w in _WHO_WILL if tuple(rest[:len(w)]) == w), 0)
+        if not lead:
+            return False
+        task = rest[lead:lead + 2]
+    return bool(task) and not _DO_IT & set(task)
 
 
 def _purpose(words: list[str], c: Span) -> bool:
@@ -310,90 +374,3 @@ def _returns(spans: list[Span], clause_words: list[list[str]]) -> bool:
         if not inside and not never and not _negated(clause_words[r.clause], spans, r):
             return True
     return False
-
-
-def _has_first(text: str) -> bool:
-    return bool(FIRST & set(tokens(text)))
-
-
-# Each rule: a name (for tests and the audit detail), the concept that anchors it, what must
-# come with it (any one), and whether it is strong enough to overrule stage one's reading of
-# the post as a mere mention.
-RULES: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
-    ("method+near", "method", ("near", "covert"), True),
-    ("method+acquire", "method", ("acquire",), True),
-    ("method+at_hand", "method", ("at_hand",), True),
-    ("method+prepare", "method", ("prepare", "ready"), True),
-    ("method+urge", "method", ("urge", "finality", "hopeless", "death", "do_it"), False),
-    ("selfharm+again", "selfharm", ("again", "near"), True),
-    ("selfharm+urge", "selfharm", ("urge", "ready", "at_hand", "future"), False),
-    ("death+hopeless", "death", ("hopeless", "ready"), True),
-    ("death+context", "death", ("first", "near", "urge", "ready", "hopeless", "finality", "do_it", "future"), False),
-    ("farewell+final", "farewell", ("finality", "disposal", "hopeless", "lastpost", "note", "death"), False),
-    ("lastpost", "lastpost", ("first", "near", "finality", "farewell", "hopeless", "ready"), False),
-    ("note+left", "note", ("placed", "finality", "disposal", "hopeless", "farewell"), False),
-    ("disposal+final", "disposal", ("finality", "hopeless", "farewell", "ready"), False),
-    ("calm+ready", "calm", ("ready", "disposal", "farewell", "note", "lastpost", "hopeless"), False),
-    ("covert+means", "covert", ("ready", "method", "place", "do_it", "death", "prepare", "finality", "selfharm"), True),
-    ("means+acquire", "means", ("acquire", "at_hand"), False),      # needs a third part, below
-    ("settled", "settled", ("first", "finality", "near", "hopeless", "farewell"), False),
-    ("hopeless+final", "hopeless", ("finality", "prepare"), False),
-    ("prepare+final", "prepare", ("finality", "do_it", "hopeless"), False),
-)
-
-
-def _pills_as_method(reading: Reading, text: str) -> bool:
-    """Pills are every day's; with an amount, a stash or a search they are a method — and
-    counted, stored up or a deadly dose they are a plan (returned True)."""
-    pills = [s for s in reading.live if s.section == "pills"]
-    if not pills:
-        return False
-    many = any(w.isdigit() and 10 <= int(w) < 1000 for w in tokens(text))     # "43. should be enough"
-    laid_out = reading.has("at_hand") and reading.has("ready", "near", "finality", "hopeless", "urge", "covert")
-    if many or laid_out or reading.has("amount", "acquire", "prepare", "stash"):
-        reading.live.extend(Span("method", p.clause, p.start, p.end) for p in pills)
-    return reading.has("stash") or many and reading.has("amount", "acquire", "again")
-
-
-def evidence(text: str) -> tuple[int, bool, list[str]]:
-    """(tier, strong, rules that fired): tier 2 answer + alert, 1 an undone mention, 0 nothing."""
-    return evidence_of(read(text), text)
-
-
-def evidence_of(reading: Reading, text: str) -> tuple[int, bool, list[str]]:
-    fired: list[str] = ["pills+stash"] if _pills_as_method(reading, text) else []
-    strong = bool(fired)
-    first = _has_first(text)
-    for name, anchor, companions, is_strong in RULES:
-        if not reading.has(anchor):
-            continue
-        with_ = [c for c in companions if c == "first" and first or c != "first" and reading.has(c)]
-        if name == "disposal+final" and not with_ and reading.distinct("disposal") >= 2:
-            with_ = ["disposal"]                 # deleted the accounts and paid the rent ahead
-        if name == "farewell+final" and not with_ and reading.distinct("farewell") >= 2:
-            with_ = ["farewell"]
-        if name == "means+acquire" and not reading.has("near", "covert", "hopeless", "finality", "death", "ready"):
-            with_ = []                  # "bought everything I need" is shopping until a time or a reason comes
-        if with_:
-            fired.append(name)
-            strong = strong or is_strong
-    # a high place is anyone's; being there now, or going there soon, or with a reason, is not
-    reason = reading.has("finality", "hopeless", "urge", "farewell", "death", "ready", "covert")
-    if reading.has("place") and (reading.has("at_hand") and (reading.has("present") or reason)
-                                 or reading.has("go") and (reading.has("near") or reason)):
-        fired.append("place+there")
-        strong = strong or reading.has("present", "near")
-    # water is for swimming and fishing, unless a reason comes with going there
-    if reading.has("water") and reading.has("go", "at_hand") and reason:
-        fired.append("water+reason")
-    # a knife is in every kitchen; hidden or at hand with an urge or self-harm it is not
-    if reading.has("blade") and reading.has("at_hand", "placed", "urge", "selfharm", "finality", "hopeless"):
-        fired.append("blade+at_hand")
-    if fired:
-        return 2, strong, fired
-    return (1 if reading.undone & NOTEWORTHY else 0), False, []
-
-
-def assess(text: str) -> int:
-    """The concept stage's tier of a post: 2 answer + alert, 1 an undone mention, 0 nothing."""
-    return evidence(text)[0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bench.safety import Post, run
-from moderation import crisis_concepts as concepts
+from moderation import crisis_evidence as concepts
 from moderation.crisis import assess, combined_tier
 from moderation.crisis_combine import combine
 
@@ -45,6 +45,19 @@ RULES = [
     ("covert+means", "når ingen er hjemme gjør jeg det"),
     ("calm+ready", "tomorrow is the day, i have made peace with it"),
     ("calm+ready", "har sluttet fred med det, i morgen er dagen"),
+    ("plan+reason", "settled on the place and the date is set. none of it matters"),
+    ("plan2", "jeg har bestemt hvor og når"),
+    ("found", "chose the shirt I want to be found in"),
+    ("found", "har vasket badet så den som finner meg slipper det"),
+    ("hoard", "been putting my pills aside for weeks instead of taking them"),
+    ("withheld+hidden", "har ikke tatt sovetablettene på lenge, de ligger gjemt i skapet"),
+    ("absent+occasion", "I doubt I will make it to easter"),
+    ("absent+occasion", "tror ikke jeg er her til sommeren"),
+    ("rehome+reason", "my brother is taking my cat before tuesday, he doesn't know why"),
+    ("rehome+reason", "kusina mi henter hunden min før torsdag, ingen vet hvorfor"),
+    ("legacy+reason", "left my bank details and passwords on the desk for when I'm gone"),
+    ("engine+enclosed", "the garage is shut and the engine is running"),
+    ("engine+enclosed", "garasjeporten er lukket og motoren går"),
 ]
 
 
@@ -57,7 +70,12 @@ def test_concepts_that_make_a_crisis_together_get_the_answer(rule: str, text: st
 
 
 def test_each_part_alone_is_not_a_crisis() -> None:
-    for text in ("picked up some milk from the store", "the rope is long", "har skaffet meg ny jakke",
+    for text in ("I know how and when to ask for help now", "we have decided where and when the wedding is",
+                 "I won't be here for christmas, visiting my dad", "my neighbour is taking the dog for a walk",
+                 "the vet does not know why the cat limps", "put my passwords in a password manager",
+                 "warmed the engine up in the driveway", "I know exactly how you feel",
+                 "har sluttet å ta tablettene sammen med legen", "vi gir bort katten fordi vi flytter",
+                 "picked up some milk from the store", "the rope is long", "har skaffet meg ny jakke",
                  "i morgen er det fredag", "gave my plants to the neighbour", "counted my coins",
                  "takk for alt", "on the roof of the car", "when nobody is home i read"):
         assert concepts.assess(text) < 2, text

@@ -117,3 +117,16 @@ def test_crisis_meanings_composed_from_parts(text: str) -> None:
 ])
 def test_composed_parts_that_are_everyday_are_not_a_crisis(text: str) -> None:
     assert assess(text) < 2
+
+
+# Tuning sets for the crisis concept classes (rules were changed for them): regressions only.
+TUNING = [DATA.parent / "safety_concepts_dev.txt", DATA.parent / "safety_oblique_dev.txt",
+          DATA.parent / "safety_oblique_probes.txt"]
+
+
+@pytest.mark.parametrize("path", TUNING, ids=lambda p: p.name)
+def test_crisis_targets_on_the_tuning_sets(path) -> None:
+    result = run(load(path), rounds=1)
+    total = result.total("crisis")
+    wrong = [p.text for c, w, p in result.misses if c == "crisis"]
+    assert total.recall >= TARGETS["crisis"][0] and total.false_alarms <= TARGETS["crisis"][1], wrong

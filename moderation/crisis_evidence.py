@@ -1,0 +1,144 @@
+"""The concept stage's rules: which concepts make a crisis together (moderation/crisis_concepts.py
+reads a post into the concepts that count; this module decides what they mean together).
+
+Each rule anchors on one concept and needs one companion; a few classes need their parts in
+one place (an absence right before a date ahead, a plan named twice). The classes are meanings,
+not phrases: a method with a time, a purchase or at hand; a plan (where, when, how) with a
+reason; preparing to be found; medicine kept back instead of taken; being absent from a day
+ahead; a pet rehomed against a deadline or in secret; what is left for others afterwards.
+"""
+from __future__ import annotations
+
+from moderation.crisis_concepts import FIRST, NOTEWORTHY, Reading, Span, read
+from moderation.text import tokens
+
+
+def _has_first(text: str) -> bool:
+    return bool(FIRST & set(tokens(text)))
+
+
+# Each rule: a name (for tests and the audit detail), the concept that anchors it, what must
+# come with it (any one), and whether it is strong enough to overrule stage one's reading of
+# the post as a mere mention.
+RULES: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
+    ("method+near", "method", ("near", "covert"), True),
+    ("method+acquire", "method", ("acquire",), True),
+    ("method+at_hand", "method", ("at_hand",), True),
+    ("method+prepare", "method", ("prepare", "ready"), True),
+    ("method+urge", "method", ("urge", "finality", "hopeless", "death", "do_it"), False),
+    ("selfharm+again", "selfharm", ("again", "near"), True),
+    ("selfharm+urge", "selfharm", ("urge", "ready", "at_hand", "future"), False),
+    ("death+hopeless", "death", ("hopeless", "ready"), True),
+    ("death+near", "death", ("near",), True),
+    ("death+plan", "death", ("plan", "plan2", "prepare"), True),   # "the thoughts sound like instructions now"             # "disappear for good, tonight feels like the night"
+    ("death+context", "death", ("first", "near", "urge", "ready", "hopeless", "finality", "do_it", "future"), False),
+    ("farewell+final", "farewell", ("finality", "disposal", "hopeless", "lastpost", "note", "death"), False),
+    ("lastpost", "lastpost", ("first", "near", "finality", "farewell", "hopeless", "ready"), False),
+    ("note+left", "note", ("placed", "finality", "disposal", "hopeless", "farewell"), False),
+    ("disposal+final", "disposal", ("finality", "hopeless", "farewell", "ready"), False),
+    ("calm+ready", "calm", ("ready", "disposal", "farewell", "note", "lastpost", "hopeless"), False),
+    ("covert+means", "covert", ("ready", "method", "place", "do_it", "death", "prepare", "finality", "selfharm",
+                                "hoard", "plan", "pills", "found"), True),
+    ("means+acquire", "means", ("acquire", "at_hand"), False),      # needs a third part, below
+    ("settled", "settled", ("first", "finality", "near", "hopeless", "farewell"), False),
+    ("hopeless+final", "hopeless", ("finality", "prepare"), False),
+    ("prepare+final", "prepare", ("finality", "do_it", "hopeless"), False),
+    # where, when or how decided, with anything that says what for ("chosen the place and I
+    # know when, none of it matters"; a plan named twice counts too, below)
+    ("plan+reason", "plan", ("death", "selfharm", "method", "hopeless", "finality", "ready", "calm", "covert",
+                             "disposal", "farewell", "note", "found", "hoard", "legacy", "rehome", "prepare", "place",
+                             "plan2"), False),
+    ("plan2", "plan2", ("first", "ready", "finality", "hopeless", "calm"), False),
+    ("ready+plan", "ready", ("plan", "plan2", "found"), False),      # "sunday is the day, it's all worked out"                 # two of where, when and how: "I know how and when"
+    # clothes chosen, a place tidied "for when they find me": being found is the plan
+    ("found", "found", ("first", "placed", "at_hand", "prepare", "ready", "note", "settled", "disposal", "calm",
+                        "finality"), False),
+    # medicine kept back instead of taken, or gathered from the pharmacy: a stash by another name
+    ("hoard", "hoard", ("pills", "at_hand", "near", "amount", "stash", "ready", "covert"), True),
+    # medicine not taken for a while, and kept somewhere out of sight
+    ("withheld+hidden", "withheld", ("hidden", "stash", "at_hand", "amount"), True),
+    # ("finality" is no companion here: "won't be here" is both)
+    ("absent+reason", "absent", ("farewell", "calm", "hopeless", "disposal", "note", "rehome", "legacy",
+                                 "ready", "plan"), False),
+    # a pet rehomed against a deadline, in secret or with a reason to be gone
+    ("rehome+reason", "rehome", ("deadline", "secret", "finality", "hopeless", "farewell", "calm", "ready", "plan",
+                                 "note", "legacy", "absent"), False),
+    # passwords and papers left for others, with a reason they will need them
+    ("legacy+reason", "legacy", ("afterwards", "finality", "hopeless", "farewell", "note", "found", "calm", "plan",
+                                 "ready", "rehome", "disposal", "settled", "absent"), False),
+    # a car's engine running where the air cannot get out
+    ("engine+enclosed", "engine", ("enclosed",), True),
+)
+# Rules whose anchor named twice is enough ("found the place, and the date is set").
+TWICE = {"plan+reason": "plan", "disposal+final": "disposal",
+         "farewell+final": "farewell"}
+
+
+def _pills_as_method(reading: Reading, text: str) -> bool:
+    """Pills are every day's; with an amount, a stash or a search they are a method — and
+    counted, stored up or a deadly dose they are a plan (returned True)."""
+    pills = [s for s in reading.live if s.section == "pills"]
+    if not pills:
+        return False
+    many = any(w.isdigit() and 10 <= int(w) < 1000 for w in tokens(text))     # "43. should be enough"
+    laid_out = reading.has("at_hand") and reading.has("ready", "near", "finality", "hopeless", "urge", "covert")
+    if many or laid_out or reading.has("amount", "acquire", "prepare", "stash"):
+        reading.live.extend(Span("method", p.clause, p.start, p.end) for p in pills)
+    return reading.has("stash") or many and reading.has("amount", "acquire", "again")
+
+
+def evidence(text: str) -> tuple[int, bool, list[str]]:
+    """(tier, strong, rules that fired): tier 2 answer + alert, 1 an undone mention, 0 nothing."""
+    return evidence_of(read(text), text)
+
+
+def evidence_of(reading: Reading, text: str) -> tuple[int, bool, list[str]]:
+    fired: list[str] = ["pills+stash"] if _pills_as_method(reading, text) else []
+    strong = bool(fired)
+    first = _has_first(text)
+    for name, anchor, companions, is_strong in RULES:
+        if not reading.has(anchor):
+            continue
+        with_ = [c for c in companions if c == "first" and first or c != "first" and reading.has(c)]
+        if name in TWICE and not with_ and reading.distinct(anchor) >= 2:
+            with_ = [anchor]                     # deleted the accounts and paid the rent ahead
+        if name == "means+acquire" and not reading.has("near", "covert", "hopeless", "finality", "death", "ready"):
+            with_ = []                  # "bought everything I need" is shopping until a time or a reason comes
+        if with_:
+            fired.append(name)
+            strong = strong or is_strong
+    # a high place is anyone's; being there now, or going there soon, or with a reason, is not
+    reason = reading.has("finality", "hopeless", "urge", "farewell", "death", "ready", "covert")
+    if reading.has("place") and (reading.has("at_hand") and (reading.has("present") or reason)
+                                 or reading.has("go") and (reading.has("near") or reason)
+                                 or reading.has("near") and (reason or reading.has("done"))):      # "i'm done. tomorrow, the tracks"
+        fired.append("place+there")
+        strong = strong or reading.has("present", "near")
+    # water is for swimming and fishing, unless a reason comes with going there
+    if reading.has("water") and reading.has("go", "at_hand") and reason:
+        fired.append("water+reason")
+    # a knife is in every kitchen; hidden or at hand with an urge or self-harm it is not
+    if reading.has("blade") and reading.has("at_hand", "placed", "urge", "selfharm", "finality", "hopeless"):
+        fired.append("blade+at_hand")
+    # boxes (of what, unsaid) beside the writer, with water, a time or a reason
+    if reading.has("boxes") and (reading.has("swallow", "covert") or reading.has("at_hand") and reading.has(
+            "ready", "near", "finality", "hopeless", "calm", "urge", "death", "do_it", "swallow", "covert")):
+        fired.append("boxes+laid_out")
+    if _absent_from_a_day(reading):
+        fired.append("absent+occasion")
+    if fired:
+        return 2, strong, fired
+    return (1 if reading.undone & NOTEWORTHY else 0), False, []
+
+
+def _absent_from_a_day(reading: Reading) -> bool:
+    """Not being there for a day ahead, named right after ("won't be here for christmas", "tror
+    ikke jeg er her til påske"); a trip or a visit near it has undone the absence already."""
+    days = [s for s in reading.live if s.section == "occasion"]
+    return any(d.clause == a.clause and a.end <= d.start <= a.end + 4 or abs(d.clause - a.clause) == 1
+               for a in reading.live if a.section == "absent" for d in days)
+
+
+def assess(text: str) -> int:
+    """The concept stage's tier of a post: 2 answer + alert, 1 an undone mention, 0 nothing."""
+    return evidence(text)[0]
