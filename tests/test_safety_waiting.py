@@ -117,11 +117,17 @@ async def waiting_drafts(h: Harness) -> str:
     return h.last("ann")
 
 
+async def published_then_edited_with_a_number(h: Harness, message_id: str) -> str:
+    """A clean post, then a platform edit that adds a phone number: returns the question's
+    'Send anyway' command."""
+    await h.say("ann", "Hope you all sleep well", message_id=message_id)
+    await h.say("ann", "Sleep well, text me on 912 34 567", kind=Kind.EDIT, message_id=message_id)
+    return buttons(h, "ann")["Send anyway"]
+
+
 async def test_a_second_platform_edit_replaces_the_waiting_question_about_the_first(group) -> None:
     rt, h = await group()
-    await h.say("ann", "Hope you all sleep well", message_id="m-9")
-    await h.say("ann", "Sleep well, text me on 912 34 567", kind=Kind.EDIT, message_id="m-9")
-    first = buttons(h, "ann")["Send anyway"]
+    first = await published_then_edited_with_a_number(h, "m-9")
     await h.say("ann", "Sleep well, or mail me, zed@example.org", kind=Kind.EDIT, message_id="m-9")
     assert "zed@example.org" in h.last("ann")
     listing = await waiting_drafts(h)
@@ -135,9 +141,7 @@ async def test_a_second_platform_edit_replaces_the_waiting_question_about_the_fi
 
 async def test_a_clean_later_edit_ends_the_waiting_question_about_an_earlier_one(group) -> None:
     rt, h = await group()
-    await h.say("ann", "Hope you all sleep well", message_id="m-10")
-    await h.say("ann", "Sleep well, text me on 912 34 567", kind=Kind.EDIT, message_id="m-10")
-    first = buttons(h, "ann")["Send anyway"]
+    first = await published_then_edited_with_a_number(h, "m-10")
     await h.say("ann", "Sleep well, all of you", kind=Kind.EDIT, message_id="m-10")
     assert any("all of you" in t for t in h.inbox("bob"))
     assert "912" not in await waiting_drafts(h)
