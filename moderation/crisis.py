@@ -17,7 +17,7 @@ from typing import Iterable
 from moderation.checks import PUBLISH, Submission, Verdict, register
 from moderation.crisis_combine import combine
 from moderation.crisis_rules import away, composed_tier, contains, farewell_cues, match_at, spans
-from moderation.text import canon, clauses, phrase, tokens
+from moderation.text import canon, clauses, phrase, sectioned_lines, tokens
 
 LANGS = ("en", "nb")
 SECTIONS = ("self", "intent", "topic", "needs_i", "fed_up", "negation", "past", "past_near", "recent", "third",
@@ -71,14 +71,7 @@ class Lexicon:
 
 def _parse(text: str) -> dict[str, list[Phrase]]:
     found: dict[str, list[Phrase]] = {s: [] for s in SECTIONS}
-    section = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1]
-            continue
+    for section, line in sectioned_lines(text):
         if section in found:
             entry = phrase(line)
             if entry:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from moderation.crisis_concepts import CONCEPTS, Reading, read
 from moderation.crisis_evidence import evidence_of
+from moderation.crisis_model import probability, shipped
 
 # What stage one's phrases speak of, and what still points to a crisis when it is live.
 TOPIC = set(CONCEPTS) - {"near", "present", "future", "amount", "urge", "again", "go", "at_hand", "calm"}
@@ -37,6 +38,25 @@ def _scoped(reading: Reading, where: list[list[str]]) -> bool:
 
 
 def combine(first_stage: int, text: str, where: list[list[str]] | None = None) -> int:
+    """The rules' reading (``combine_rules``) and the learned stage (moderation/crisis_model.py):
+    - the model's probability at or above its answer threshold answers, whatever the rules said —
+      it catches the oblique posts no phrase names;
+    - a rule's answer stands unless the model is nearly sure it is not a crisis (below
+      ``doubt_below``): then it is a quiet note for the consultant, never nothing;
+    - a probability of one half or more is at least a quiet note.
+    Both thresholds were chosen by cross-validation (training/train.py)."""
+    tier = combine_rules(first_stage, text, where)
+    model, p = shipped(), probability(text)
+    if model is None or p is None:
+        return tier
+    if p >= model.answer_at:
+        return 2
+    if tier == 2 and p < model.doubt_below:
+        return 1
+    return max(tier, 1) if p >= 0.5 else tier
+
+
+def combine_rules(first_stage: int, text: str, where: list[list[str]] | None = None) -> int:
     """Stage one's tier and this stage's together: the higher, except that
     - stage one's reading of a post as a mention (1: negated, past, someone else's) is overruled
       only by strong evidence (a method with a time, a purchase or at hand; self-harm again or now);

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from moderation.text import clauses, tokens
+from moderation.text import clauses, sectioned_lines, tokens
 
 CONCEPTS = ("death", "selfharm", "method", "pills", "amount", "stash", "acquire", "prepare", "at_hand", "means",
             "blade", "place", "water", "go", "farewell", "lastpost", "note", "placed", "disposal", "settled",
@@ -107,16 +107,9 @@ def lexicon() -> Lexicon:
     suffix: list[tuple[str, Entry]] = []
     for lang in ("en", "nb"):
         text = resources.files("moderation").joinpath(f"data/concepts_{lang}.txt").read_text(encoding="utf-8")
-        section = ""
-        for raw in text.splitlines():
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            if line.startswith("[") and line.endswith("]"):
-                section = line[1:-1]
-                if section not in CONCEPTS + CONTEXT:
-                    raise ValueError(f"concepts_{lang}.txt: unknown section [{section}]")
-                continue
+        for section, line in sectioned_lines(text):
+            if section not in CONCEPTS + CONTEXT:
+                raise ValueError(f"concepts_{lang}.txt: unknown section [{section}]")
             entry = _entry(line)
             if entry:
                 head = entry[0]

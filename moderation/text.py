@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Iterator
 
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s",
                        "!": "i", "|": "i", "€": "e"})
@@ -134,6 +135,20 @@ def clauses(text: str) -> list[str]:
     if "." in text:                 # "k.m.s" is one word, not three sentences
         text = _DOTTED.sub(lambda m: m.group().replace(".", ""), text)
     return [c for c in _CLAUSE.split(text) if c.strip()]
+
+
+def sectioned_lines(text: str) -> Iterator[tuple[str, str]]:
+    """(section, line) for each entry of a phrase data file: ``[section]`` headers, ``#`` comments
+    and blank lines are skipped; lines before the first header have the section ""."""
+    section = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+            continue
+        yield section, line
 
 
 def phrase(text: str) -> tuple[str, ...]:
