@@ -31,7 +31,7 @@ TESTS_DATA = ROOT / "tests" / "data"
 OUT = ROOT / "moderation" / "data" / "crisis_model.bin"
 # Written by people who never saw the code or the corpus, and measured, never trained on.
 EVALUATION_ONLY = frozenset({"safety_blind5_crisis.txt", "safety_blind5_disclosure.txt"})
-FALSE_ALARM_BUDGET = 0.05
+FALSE_ALARM_BUDGET = 0.09      # the issue allows 10 %; the rules alone raise ~7.5 % on this text
 EPOCHS, RATE, L2, SEED = 12, 0.4, 1e-6, 20261202
 
 
