@@ -1,6 +1,6 @@
 """Recall and false alarms of the safety checks on the labelled posts in tests/data/.
 
-    python -m bench.safety [--misses] [--data FILE ...] [--local Fjordvik,...] [--console] [--rules-only]
+    python -m bench.safety [--misses] [--data FILE ...] [--local Fjordvik,...] [--console] [--model]
 
 For each check (disclosure, crisis) and language: recall (labelled positives the check
 catches) and false-alarm rate (labelled negatives it fires on), then the time per post for
@@ -168,11 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--console", action="store_true",
                         help="also post each text through the console app (plain, reply, /new, title)")
     parser.add_argument("--modes", default="plain,reply,new,title", help="console ways of posting")
-    parser.add_argument("--rules-only", action="store_true",
-                        help="crisis without the learned stage (moderation/crisis_model.py)")
+    parser.add_argument("--model", action="store_true",
+                        help="crisis with the learned stage (moderation/crisis_model.py), which the bot keeps off")
     args = parser.parse_args(argv)
-    if args.rules_only:
-        set_enabled(False)
+    set_enabled(args.model)
     local = tuple(n for n in args.local.split(",") if n.strip())
     ok = True
     for path in (SETS if args.all else args.data):

@@ -131,11 +131,15 @@ def shipped() -> Model | None:
     return decode(path.read_bytes())
 
 
-_enabled = True
+# Off in the bot: the corpus in training/ has crisis vocabulary in nearly every negative, so the
+# model learned that a short everyday question is a crisis ("hvordan har dere det?" scores 0.97,
+# "hva skal dere i kveld?" 0.97, against an answer threshold of 0.90). It stays off until the
+# corpus has ordinary posts among its negatives; `bench.safety --model` measures it meanwhile.
+_enabled = False
 
 
 def set_enabled(enabled: bool) -> None:
-    """Switch the learned stage off (bench.safety --rules-only: what the rules alone catch)."""
+    """Switch the learned stage on or off (bench.safety --model; tests)."""
     global _enabled
     _enabled = enabled
     probability.cache_clear()

@@ -79,20 +79,32 @@ def _corpus_post(wanted) -> str:  # type: ignore[no-untyped-def]
     pytest.skip("no such post in the corpus")
 
 
-def test_an_oblique_post_no_rule_names_gets_the_answer() -> None:
+@pytest.fixture
+def model_on():  # type: ignore[no-untyped-def]
+    crisis_model.set_enabled(True)
+    yield
+    crisis_model.set_enabled(False)
+
+
+def test_an_oblique_post_no_rule_names_gets_the_answer(model_on) -> None:  # type: ignore[no-untyped-def]
     model = shipped()
     text = _corpus_post(lambda p: p.crisis and _rules(p.text) == 0 and model.probability(p.text) >= model.answer_at)
     assert combined_tier(text) == 2
     crisis_model.set_enabled(False)
-    try:
-        assert combined_tier(text) == 0           # the rules alone would have said nothing
-    finally:
-        crisis_model.set_enabled(True)
+    assert combined_tier(text) == 0           # the rules alone would have said nothing
 
 
-def test_a_rule_answer_the_model_is_nearly_sure_of_becomes_a_note_not_nothing() -> None:
+def test_a_rule_answer_the_model_is_nearly_sure_of_becomes_a_note_not_nothing(model_on) -> None:  # type: ignore[no-untyped-def]
     model = shipped()
     if model.doubt_below == 0:
         pytest.skip("the calibrated model keeps every rule answer")
     text = _corpus_post(lambda p: _rules(p.text) == 2 and model.probability(p.text) < model.doubt_below)
     assert combined_tier(text) == 1
+
+
+@pytest.mark.parametrize("text", ["hvordan har dere det?", "hva skal dere i kveld?", "noen som ser på fotball i kveld?",
+                                  "hei alle, hvordan går det i kveld?"])
+def test_an_everyday_question_gets_no_crisis_answer(text: str) -> None:
+    # Tried on the console: with the learned stage on, each of these got the crisis answer and
+    # alerted the consultants. The bot keeps the stage off until its corpus knows ordinary posts.
+    assert combined_tier(text) == 0
