@@ -51,6 +51,14 @@ _USERNAME = re.compile(r"\b(?:user ?name|brukernavn(?:et)?|handle|nick(?:name)?|
                        re.I)
 _ADD_ME = re.compile(rf"\b(?:add|find|follow|message|dm|legg til|følg|finn|send)\s+(?:me|meg)\s+(?:on|at|på)\s+"
                      rf"{_PLATFORMS}\s*(?::|\bas\b|\bsom\b)?\s*@?([A-Za-z0-9_.]{{3,30}})", re.I)
+# "I'm on discord a lot, I'm on there as midnightknitter": after a platform named earlier in
+# the post, "on there as" / "der som" names the account, however plain the word.
+_THERE_AS = re.compile(r"\b(?:i'?m|i am|jeg er|eg er|eg e)\s+(?:on\s+there|there|on\s+it|på\s+der|der|på\s+den|"
+                       r"inne\s+der)\s+(?:as|som)\s+@?([A-Za-z][A-Za-z0-9_.]{2,29})", re.I)
+# "I'm on there as much as I can", "jeg er der som regel": a manner or amount, not a name.
+_NOT_THERE_AS = frozenset("""much many often well usual always long little much soon far good bad quickly
+myself me usual regel vanlig mye ofte lite alltid meg deg meg selv""".split())
+_PLATFORM_WORD = re.compile(rf"\b{_PLATFORMS}(?:en|n|'en|'n|pen|men)?\b", re.I)
 _DISCRIMINATOR = re.compile(r"(?<![\w#@])(?!(?:issue|ticket|order|case|room|item|nr|no|sak|ordre|rom|bug|pr)#)"
                             r"[A-Za-z][\w.]{1,31}#\d{4}(?!\d)", re.I)
 _NOT_ACCOUNT = frozenset("""not down private deleted gone off on the a my and but or if so too also og men ikke
@@ -85,6 +93,11 @@ def accounts(text: str) -> list[Hit]:
                 continue
             if pattern is _NAMED_ACCOUNT and not _stated_account(text, m, name):
                 continue
+            found.append(("handle", m.group(), m.start()))
+    for m in _THERE_AS.finditer(text):
+        named_before = _PLATFORM_WORD.search(text, max(0, m.start() - 200), m.start())
+        if named_before and m.group(1).casefold() not in _NOT_ACCOUNT | _NOT_THERE_AS and \
+                not any(f[2] <= m.start(1) < _end(f) for f in found):
             found.append(("handle", m.group(), m.start()))
     for part, start in chat_handles(text) + asked_to_add(text) + named_after_platform(text):
         if not any(f[2] <= start < _end(f) or start <= f[2] < start + len(part) for f in found):

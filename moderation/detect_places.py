@@ -134,7 +134,20 @@ _WORK_CUE = re.compile(
     r"kantina|kantinen|baren|lageret)))?\s+(?:på|hos|ved|for)|er\s+ansatt\s+(?:på|i|hos|ved)|"
     r"arbeider\s+(?:på|hos|ved)|jobb(?:en)?\s+(?:min\s+)?(?:på|hos)|går\s+på|studerer\s+(?:på|ved)|"
     r"elev\s+(?:på|ved)|lærling\s+(?:på|hos)|jobben\s+min\s+er|skolen\s+min\s+(?:er|heter)|"
-    r"sykepleier\s+(?:på|ved)|lærer\s+(?:på|ved))\s+"
+    r"sykepleier\s+(?:på|ved)|lærer\s+(?:på|ved)|"
+    # The job named by what goes on there, not by "work at": "my shift at", "my boss at",
+    # "I'm a barista at", "sjefen på", "kollegaene mine på", "vakt hos", "eier salongen …".
+    r"(?:shifts?|a job|my job|new job|jobs|(?:an?\s+)?interview|internship|placement|apprenticeship|"
+    r"work experience|traineeship)\s+(?:at|with)|"
+    r"(?:my|our)\s+(?:boss|manager|supervisor|team\s?lead|colleagues?|co-?workers?|workmates?|employer)\s+(?:at|from)|"
+    r"(?:i'?m|i\s+am|i\s+was|work\s+as|working\s+as)\s+an?\s+[a-z-]{3,}\s+(?:at|for)|"
+    r"i\s+(?:own|co-own|run|manage)(?:\s+(?:a|an|the|my)(?:\s+(?:little|small))?\s+[a-z-]+\s+(?:called|named))?|"
+    r"(?:sjefen|lederen|kollegaene|kollegene|kollegaen|kollegane|kolleger|kollegaer|vakt|vakta|vakten|vakter|"
+    r"ekstravakt|ekstravakter|skift|skiftet|sommerjobb|sommerjobben|deltidsjobb|deltidsjobben|praksis|praksisen|"
+    r"praksisplass|intervju|jobbintervju|lærlingplass)(?:\s+(?:min|mi|mitt|mine))?\s+(?:på|hos|ved)|"
+    r"jeg\s+er\s+(?!(?:innlagt|alene|fortsatt|ofte|mye|glad|sammen|ute|inne|nede|oppe|hjemme|bare|nå|allerede|"
+    r"også|ikke|aldri|litt|veldig|så|her|der|med|en|et|ei)\b)[a-zæøå]{3,}\s+(?:på|hos|ved)|"
+    r"(?:eier|driver)(?:\s+(?:en|et|ei))?(?:\s+[a-zæøå]+(?:en|et|a))?)\s+"
     r"((?:the\s+)?[\wæøåÆØÅ'’&.-]+(?:\s+[\wæøåÆØÅ&-]+){0,2})", re.I)
 _NOT_WORKPLACE = frozenset("""the a an en et ei my min mitt mi this that home hjemme kontor kontoret butikk
 butikken jobb jobben skole skolen sykehuset sykehus barnehage barnehagen bibliotek biblioteket shop store

@@ -110,7 +110,11 @@ _CASE = re.compile(
     r"((?:[A-Z]{1,4}[-/]?)?\d[\d/ -]{2,14}\d)"
     r"|\b(?:saksnummer|saksnr|journalnummer|journalnr|referansenummer|refnr|ref\.nr|arkivnummer|"
     r"pasientnummer|kundenummer|customer number|case number|patient number|reference number|claim number|"
-    r"file number|application number)\s*[:.#]?\s*(?:is|er|=)?\s*#?\s*((?:[A-Z]{1,4}[-/]?)?\d[\d/ -]{2,14}\d)", re.I)
+    r"file number|application number)(?:et|en)?"
+    # "journalnummeret mitt på DPS er …", "my case number with NAV is …": a few words may come
+    # between the name of the number and the number, when a verb or colon introduces it.
+    r"(?:(?:\s+[\wæøåÆØÅ.]+){1,4}?\s*(?:\bis\b|\ber\b|=|:)|\s*[:.#]?\s*(?:is|er|=)?)"
+    r"\s*#?\s*((?:[A-Z]{1,4}[-/]?)?\d[\d/ -]{2,14}\d)", re.I)
 # "2023/14522", "22/104578": the shape of a Norwegian case or journal number (not "2023/2024").
 _CASE_SHAPE = re.compile(r"(?<![\d/.,-])(?:19|20)?\d{2}/\d{4,7}(?:-\d{1,3})?(?![\d/])")
 _PLATE = re.compile(r"(?<![\w-])(?!(?:KR|NO|ID|TV|PC|CD|DJ|OK|EU|UK|US|NR|TL|PS|MVA|FM|AM|PM|HD|CV)\b)"

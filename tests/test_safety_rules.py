@@ -155,3 +155,36 @@ def test_a_local_shop_or_street_placed_by_its_town_is_a_detail(text: str) -> Non
 ])
 def test_shops_squares_and_big_city_streets_alone_are_no_detail(text: str) -> None:
     assert not detect(text)
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("I do the early shift at the Rema 1000 in Hamnvik", "workplace"),     # a job named by its shift
+    ("my boss at Fjordkraft in Florø is awful", "workplace"),
+    ("I got a job at Sparebanken Vest in Odda!", "workplace"),
+    ("I'm a barista at Kaffebrenneriet on the square", "workplace"),        # a role, then where
+    ("sjefen på Joker Vikna er grei nok", "workplace"),
+    ("kollegaene mine på Posten er så snille", "workplace"),
+    ("jeg er kasserer på Kiwi Solbakken", "workplace"),
+    ("jeg eier frisørsalongen Klipp og Krøll på Tingvoll", "workplace"),   # the business one owns
+    ("I own a little bakery called Smørøyet", "workplace"),
+    ("I'm on discord a lot, I'm on there as midnightknitter", "handle"),     # the platform named earlier
+    ("journalnummeret mitt på DPS er 2025-004512", "case_number"),          # words before the number
+    ("my case number with NAV is 24/18833", "case_number"),
+])
+def test_work_named_by_its_relation_and_numbers_named_in_words_are_details(text: str, kind: str) -> None:
+    assert kind in [f.kind for f in detect(text)]
+
+
+@pytest.mark.parametrize("text", [
+    "my boss at Christmas dinner was actually nice",
+    "I had a shift at the hospital last night, so tired",
+    "jeg er innlagt på DPS nå, men det går bra",
+    "jeg driver og rydder hele dagen",
+    "jeg har vakt i morgen tidlig",
+    "I'm a regular at the café by now haha",
+    "I run every morning before breakfast",
+    "discord is my happy place, I'm on there as much as I can",
+    "the case number was in the letter from 2019 and I lost it",
+])
+def test_the_same_words_without_a_named_place_or_number_are_no_detail(text: str) -> None:
+    assert not detect(text)
