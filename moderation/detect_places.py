@@ -138,7 +138,10 @@ _WORK_CUE = re.compile(
     # The job named by what goes on there, not by "work at": "my shift at", "my boss at",
     # "I'm a barista at", "sjefen på", "kollegaene mine på", "vakt hos", "eier salongen …".
     r"(?:shifts?|a job|my job|new job|jobs|(?:an?\s+)?interview|internship|placement|apprenticeship|"
-    r"work experience|traineeship)\s+(?:at|with)|"
+    r"work experience|traineeship|(?:staff|team|work)\s+(?:meeting|party|room|canteen|christmas party|do))"
+    r"\s+(?:at|with)|"
+    r"(?:personalmøte|personalmøtet|personalfest|personalfesten|personalrommet|pauserommet|julebordet|"
+    r"jobbfest|jobbfesten)\s+(?:på|hos)|"
     r"(?:my|our)\s+(?:boss|manager|supervisor|team\s?lead|colleagues?|co-?workers?|workmates?|employer)\s+(?:at|from)|"
     r"(?:i'?m|i\s+am|i\s+was|work\s+as|working\s+as)\s+an?\s+[a-z-]{3,}\s+(?:at|for)|"
     r"i\s+(?:own|co-own|run|manage)(?:\s+(?:a|an|the|my)(?:\s+(?:little|small))?\s+[a-z-]+\s+(?:called|named))?|"

@@ -104,17 +104,17 @@ _BIRTH = re.compile(
     r"\b(?:born|dob|d\.o\.b\.?|date of birth|birth date|birthdate|birthday|b-day|bday|født|fødd|fødselsdag|"
     r"fødselsdagen|fødselsdato|fødselsdatoen|fødselsdatoa|bursdag|bursdagen)\b(?:\s+(?:min|mi|mitt|is|er|was|var|on|den|the|på|i|:|-|,|falls on|faller på))*\s*"
     rf"[:\-]?\s*({_DATE})(?![\d:])", re.I)
+# The number itself: an optional letter prefix ("J-88213") or suffix ("88213-B").
+_CASE_NUMBER = r"((?:[A-Z]{1,4}[-/]?)?\d[\d/ -]{2,14}\d(?:-?[A-Z]{1,2}\b)?)"
+# "journalnummeret mitt på DPS-et er …", "my patient ID at the hospital is …": a few words may
+# come between the name of the number and the number, when a verb or colon introduces it.
+_CASE_LEAD = r"(?:(?:\s+[\wæøåÆØÅ.-]+){1,4}?\s*(?:\bis\b|\ber\b|=|:)|\s*[:.#]?\s*(?:is|er|=)?)\s*#?\s*"
 _CASE = re.compile(
     r"\b(?:case|file|claim|reference|ref|journal|patient|client|sak|saks|pasient|referanse|klient|arkiv|vedtak|"
-    r"søknad|application)\s*[-.]?\s*(?:no|nr|number|nummer|id|#)\.?\s*(?::|is|er|=)?\s*#?\s*"
-    r"((?:[A-Z]{1,4}[-/]?)?\d[\d/ -]{2,14}\d)"
+    r"søknad|application)\s*[-.]?\s*(?:no|nr|number|nummer|id|#)\.?" + _CASE_LEAD + _CASE_NUMBER +
     r"|\b(?:saksnummer|saksnr|journalnummer|journalnr|referansenummer|refnr|ref\.nr|arkivnummer|"
     r"pasientnummer|kundenummer|customer number|case number|patient number|reference number|claim number|"
-    r"file number|application number)(?:et|en)?"
-    # "journalnummeret mitt på DPS er …", "my case number with NAV is …": a few words may come
-    # between the name of the number and the number, when a verb or colon introduces it.
-    r"(?:(?:\s+[\wæøåÆØÅ.]+){1,4}?\s*(?:\bis\b|\ber\b|=|:)|\s*[:.#]?\s*(?:is|er|=)?)"
-    r"\s*#?\s*((?:[A-Z]{1,4}[-/]?)?\d[\d/ -]{2,14}\d)", re.I)
+    r"file number|application number)(?:et|en)?" + _CASE_LEAD + _CASE_NUMBER, re.I)
 # "2023/14522", "22/104578": the shape of a Norwegian case or journal number (not "2023/2024").
 _CASE_SHAPE = re.compile(r"(?<![\d/.,-])(?:19|20)?\d{2}/\d{4,7}(?:-\d{1,3})?(?![\d/])")
 _PLATE = re.compile(r"(?<![\w-])(?!(?:KR|NO|ID|TV|PC|CD|DJ|OK|EU|UK|US|NR|TL|PS|MVA|FM|AM|PM|HD|CV)\b)"
@@ -177,9 +177,13 @@ _CAP = r"[A-ZÆØÅ][a-zæøåéüöä]+(?:-[A-ZÆØÅ][a-zæøåéüöä]+)?"
 _WORDISH = r"[A-Za-zÆØÅæøåéüöä]+(?:-[A-Za-zÆØÅæøåéüöä]+)?"
 _WORD_RE = re.compile(rf"\b{_WORDISH}\b")
 _SURNAME_END = ("sen", "ssen", "stad", "rud", "heim", "berg", "dal", "dahl", "vik", "land", "bakken", "haug",
-                "gård", "gaard", "nes", "næs", "strøm", "lund", "holm", "sson", "son", "ström")
+                "gård", "gaard", "nes", "næs", "strøm", "lund", "holm", "sson", "son", "ström", "qvist", "kvist",
+                "quist", "strand", "vold", "voll", "moen", "bråten", "sæter", "sæther", "seth", "bø", "aas")
 _MY_NAME = re.compile(rf"\b(?:my (?:real |full )?name is|my name's|call me|jeg heter|eg heiter|navnet mitt er|"
-                      rf"mitt (?:ekte )?navn er|i am called|i'm called)\s+({_CAP})", re.I)
+                      rf"mitt (?:ekte )?navn er|i am called|i'm called|heter jeg|heiter eg)\s+({_CAP})", re.I)
+# "I'm Sara Lindqvist btw": "I'm" introduces a name only when a listed first name and a
+# capitalised second word follow ("I'm Grace" or "I'm Happy Now" is no introduction).
+_IM_FULL = re.compile(rf"\b(?:i'?m|i am|this is|dette er|det er|jeg er|eg er)\s+({_CAP})\s+({_CAP})\b", re.I)
 
 
 # Someone the writer knows ("my neighbour Kari Nordmann", "naboen min …"): a famous or
@@ -244,6 +248,13 @@ def names(text: str, pseudonym: str = "") -> list[Finding]:
                 not any(f.start <= m.start(1) < f.end for f in found):
             end = m.end() + full.end() if full_name else m.end()
             found.append(Finding("name", text[m.start():end], m.start()))
+    for m in _IM_FULL.finditer(text):
+        first, last = m.group(1), m.group(2)
+        if first[:1].isupper() and last[:1].isupper() and first.capitalize() in lists.first and \
+                first.casefold() != pseudo and last.casefold() not in lists.common and \
+                last.casefold() not in _FUNCTION_AFTER_NAME and not famous_near(text, m.start(1), m.end(2)) and \
+                not any(f.start <= m.start(1) < f.end for f in found):
+            found.append(Finding("name", text[m.start(1):m.end(2)], m.start(1)))
     return found
 
 

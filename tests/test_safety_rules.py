@@ -170,6 +170,13 @@ def test_shops_squares_and_big_city_streets_alone_are_no_detail(text: str) -> No
     ("I'm on discord a lot, I'm on there as midnightknitter", "handle"),     # the platform named earlier
     ("journalnummeret mitt på DPS er 2025-004512", "case_number"),          # words before the number
     ("my case number with NAV is 24/18833", "case_number"),
+    ("my journal number at the clinic is J-88213", "case_number"),          # a letter before the number
+    ("journalnummeret mitt på DPS-et er 88213-B", "case_number"),          # and after it
+    ("my patient ID at the hospital is 556-2019-884", "case_number"),
+    ("honestly I'm Sara Lindqvist btw", "name"),                            # "I'm" and a full name
+    ("egentlig heter jeg Sara Lindqvist", "name"),
+    ("we had a staff meeting at Coop Extra Solbakken today", "workplace"),
+    ("vi hadde personalmøte på Kiwi Solbakken i dag", "workplace"),
 ])
 def test_work_named_by_its_relation_and_numbers_named_in_words_are_details(text: str, kind: str) -> None:
     assert kind in [f.kind for f in detect(text)]
@@ -185,6 +192,9 @@ def test_work_named_by_its_relation_and_numbers_named_in_words_are_details(text:
     "I run every morning before breakfast",
     "discord is my happy place, I'm on there as much as I can",
     "the case number was in the letter from 2019 and I lost it",
+    "patient number 20 in the queue is me",
+    "I'm Anna and I'm new here",
+    "the staff meeting at noon was long",
 ])
 def test_the_same_words_without_a_named_place_or_number_are_no_detail(text: str) -> None:
     assert not detect(text)
