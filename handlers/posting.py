@@ -14,6 +14,7 @@ from bot.labels import author_label, groups_of, viewer_member_id
 from bot.render import RenderContext
 from bot.unicode_text import has_visible_text
 from bot.router import Context
+from moderation.alerts import answer_kept_text
 from moderation.checks import Submission, screen
 from storage.models import Group, Member, Person, Post, Thread
 from storage.repo import Claimed, UnitOfWork
@@ -125,6 +126,7 @@ def publish(ctx: Context, thread: Thread, body: str, reply_to: int | None = None
         return None
     problem = body_problem(body)
     if problem == "post.too_long":
+        answer_kept_text(ctx, body)
         draft = ctx.uow.drafts.keep(member.id, body, "too_long", thread_id=thread.id, reply_to=reply_to)
         ctx.reply("draft.kept_too_long", limit=MAX_POST, length=len(body), draft=draft.id)
         return None
@@ -134,14 +136,18 @@ def publish(ctx: Context, thread: Thread, body: str, reply_to: int | None = None
     if thread.locked and member.role != "consultant":
         ctx.reply("thread.locked", thread=thread.id)
         return None
+    # Over the flood limit the text is kept, not screened: it is screened when it is sent.
+    # Crisis language in it is answered now all the same (the answer says it was kept).
+    limit = ctx.config.safety.posts_per_minute
+    if ctx.uow.threads.recent_posts_by(member.id, ctx.clock.now() - timedelta(minutes=1)) >= limit:
+        if "crisis:answered" not in settled:
+            answer_kept_text(ctx, body)
+        draft = ctx.uow.drafts.keep(member.id, body, "flood", thread_id=thread.id, reply_to=reply_to)
+        ctx.reply("flood.slow_down", count=limit, draft=draft.id)
+        return None
     screening = screen(Submission(ctx, body, thread, reply_to, skip=settled))
     if screening.stops:          # asked first, or kept as a draft (a mute): nothing is stored
         screening.settle(ctx, None)
-        return None
-    limit = ctx.config.safety.posts_per_minute
-    if ctx.uow.threads.recent_posts_by(member.id, ctx.clock.now() - timedelta(minutes=1)) >= limit:
-        draft = ctx.uow.drafts.keep(member.id, body, "flood", thread_id=thread.id, reply_to=reply_to)
-        ctx.reply("flood.slow_down", count=limit, draft=draft.id)
         return None
     source = (ctx.account.id, ctx.event.platform_message_id) if ctx.event.platform_message_id else None
     status = "held" if screening.held else "published"

@@ -215,7 +215,7 @@ def title_check(ctx: Context, title: str, body: str, settled: frozenset[str] = f
     answered = ANSWERED in settled
     if not answered and (title_crisis or body_crisis) and (found or not body_crisis):
         # asked first: the post's own check does not run yet, so the answer goes out now
-        key, params = crisis_answer(ctx, held=False)
+        key, params = crisis_answer(ctx, held=False, kept=bool(found))
         ctx.reply(key, **params)
         raise_alert(ctx, None, "crisis", f"{title}\n{body}".strip())
         answered = True

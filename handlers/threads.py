@@ -10,6 +10,7 @@ from handlers.posting import (
     visible_thread,
 )
 from moderation import queue as mod_queue
+from moderation.alerts import answer_kept_text
 from handlers.reveals_service import on_start_over, visible_closed_ids
 from storage.models import Member
 from storage.repo import DIRECT
@@ -110,6 +111,7 @@ def start_thread(ctx: Context, title: str, body: str, settled: frozenset[str] = 
     member = ctx.member
     limit = ctx.config.safety.threads_per_hour
     if ctx.uow.threads.recent_threads_by(member.id, ctx.clock.now() - timedelta(hours=1)) >= limit:
+        answer_kept_text(ctx, f"{title}\n{body}")
         draft = ctx.uow.drafts.keep(member.id, body.strip(), "thread_flood", title=title)
         ctx.reply("draft.thread_flood", limit=limit, draft=draft.id)
         return
@@ -190,6 +192,7 @@ def plain_text(ctx: Context) -> None:
         return
     thread = visible_thread(ctx, member.current_thread_id)
     if thread is None:
+        answer_kept_text(ctx, ctx.args)          # before the question: the answer comes first
         draft = ctx.uow.drafts.keep(member.id, ctx.args.strip(), "no_thread")
         ctx.reply("thread.which", draft=draft.id)
         threads(ctx)
@@ -209,6 +212,7 @@ def platform_reply(ctx: Context) -> None:
         return
     found = thread_and_member(ctx, post.thread_id) if post is not None else None
     if found is None:
+        answer_kept_text(ctx, ctx.args)
         draft = ctx.uow.drafts.keep(member.id, ctx.args.strip(), "unsure")
         ctx.reply("hard.reply_unsure", draft=draft.id)
         return

@@ -84,3 +84,34 @@ async def test_crisis_language_in_a_thread_title_is_answered_once(group) -> None
     assert len([m for m in sent(h, "lillian") if m.buttons]) == 1
     await h.say("ann", "/new I want to die\nI want to die tonight")
     assert sum("116 123" in t for t in h.inbox("ann")) == 2
+
+
+async def test_crisis_text_kept_as_a_draft_is_answered_at_once(group) -> None:
+    """Text kept back instead of published (no thread chosen yet, over the flood limit, too
+    long) is not screened until it is sent, which may be never: the answer and the alert go now."""
+    rt, h = await group(posts_per_minute=1)
+    await h.say("bob", "I want to kill myself tonight")          # bob has not opened a thread
+    answer = [t for t in h.inbox("bob") if "116 123" in t]
+    assert len(answer) == 1 and "nobody else in the group has seen it" in answer[0]
+    assert any("Which thread" in t for t in h.inbox("bob"))
+    alert = [m for m in sent(h, "lillian") if "kill myself" in m.text or m.buttons]
+    assert alert and not any("kill myself" in t for t in h.inbox("ann"))
+    h.clear()
+    await h.say("ann", "thanks all")
+    await h.say("ann", "jeg orker ikke mer, jeg vil ta livet mitt i kveld")     # over the flood limit
+    answers = [t for t in h.inbox("ann") if "116 123" in t]
+    assert len(answers) == 1 and "shared with the group" not in answers[0]
+    assert any("kept as draft" in t for t in h.inbox("ann"))
+    assert [m for m in sent(h, "lillian") if m.buttons or "livet mitt" in m.text]
+    assert not any("livet mitt" in t for t in h.inbox("bob"))
+    h.clear()
+    await h.say("ann", "/reply 1 " + "a long day. " * 400 + "I am going to end my life tonight")
+    assert any("116 123" in t for t in h.inbox("ann"))
+    assert [m for m in sent(h, "lillian") if m.buttons or "end my life" in m.text]
+
+
+async def test_an_ordinary_text_kept_as_a_draft_gets_no_crisis_answer(group) -> None:
+    rt, h = await group()
+    await h.say("bob", "hi all, how is everyone tonight?")
+    assert not any("116 123" in t for t in h.inbox("bob"))
+    assert not sent(h, "lillian")
