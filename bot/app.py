@@ -6,7 +6,7 @@ from typing import Any
 
 from bot.clock import Clock
 from bot.config import Config
-from bot.dbthread import DbThread, Priority
+from bot.dbthread import DbThread
 from bot.delivery import OutboxWorker
 from bot.events import IncomingEvent, Kind, PlatformUser, Rendered
 from bot.i18n import LANGUAGES, I18n
@@ -76,7 +76,7 @@ class App:
         and sending meanwhile; the transports await this call, so one person's events are
         still handled one after another, in the order they came."""
         try:
-            await self.dbt.retrying(self._handle, event, priority=Priority.INTERACTIVE)
+            await self.dbt.retrying(self._handle, event)
         except Exception as exc:
             if gave_up_waiting(exc):
                 self.busy += 1
@@ -102,7 +102,7 @@ class App:
         if payload is None:
             return
         try:
-            await self.dbt.run(self._queue_answer, event, payload, priority=Priority.INTERACTIVE)
+            await self.dbt.run(self._queue_answer, event, payload)
             return
         except Exception as exc:
             log.warning("could not queue the answer either (%s); sending it directly", exc.__class__.__name__)

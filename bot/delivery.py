@@ -18,7 +18,6 @@ The database steps (claim and render, record, recover) run in the runtime's data
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import secrets
 import time
@@ -27,7 +26,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bot.clock import Clock, as_utc
-from bot.dbthread import DbThread, Priority
+from bot.dbthread import DbThread
 from bot.delivery_runs import Job, Outcome, send_one, send_runs
 from bot.render import Renderer
 from bot.transports.base import Transport
@@ -47,12 +46,6 @@ class OutcomesUnrecorded(Exception):
 
 def backoff(attempts: int) -> float:
     return min(2.0 ** attempts, MAX_BACKOFF)
-
-
-def lane_priority(lane: int) -> Priority:
-    """The direct lane carries answers to people: its steps are part of answering them, and
-    go before fan-out batches and jobs in the database thread (bot.dbthread)."""
-    return Priority.INTERACTIVE if lane == DIRECT else Priority.BULK
 
 
 class OutboxWorker:
@@ -101,23 +94,22 @@ class OutboxWorker:
     # -- one batch -------------------------------------------------------------
     async def process_lane(self, lane: int) -> int:
         """Claim, render, send and record one batch of a lane. Returns how many were claimed."""
-        priority = lane_priority(lane)
-        if not await self.dbt.run(self._flush_unrecorded, priority=priority):
+        if not await self.dbt.run(self._flush_unrecorded):
             raise OutcomesUnrecorded()   # claiming more now would only pile up unrecorded work
-        runs, done_early = await self.dbt.retrying(self._prepare, lane, priority=priority)
+        runs, done_early = await self.dbt.retrying(self._prepare, lane)
         if not runs:
             return done_early
-        await send_runs(runs, self._send, functools.partial(self._record, priority=priority), self.concurrency)
+        await send_runs(runs, self._send, self._record, self.concurrency)
         return sum(len(run) for run in runs) + done_early
 
-    async def _record(self, outcomes: list[Outcome], priority: Priority = Priority.BULK) -> None:
+    async def _record(self, outcomes: list[Outcome]) -> None:
         try:
-            await self.dbt.retrying(self._apply_safely, outcomes, priority=priority)
+            await self.dbt.retrying(self._apply_safely, outcomes)
         except Exception as exc:     # still losing to another process's lock: the next round
             log.warning("outbox: %d outcomes wait for a busy database (%s)", len(outcomes),
                         exc.__class__.__name__)
             # kept from the database thread, which alone changes the list (no lost update)
-            await self.dbt.run(lambda: self._unrecorded.extend(outcomes), priority=priority)
+            await self.dbt.run(lambda: self._unrecorded.extend(outcomes))
 
     def _apply_safely(self, outcomes: list[Outcome]) -> None:
         """A failure to record one outcome must not leave the others 'sending' forever.
@@ -374,7 +366,7 @@ class OutboxWorker:
                 if self.db.is_postgres and time.monotonic() - self._last_recovery > RECOVERY_INTERVAL:
                     self._last_recovery = time.monotonic()
                     await self.dbt.retrying(self.recover)     # another process may have died mid-send
-                next_due = await self.dbt.run(self._next_due, lane, priority=lane_priority(lane))
+                next_due = await self.dbt.run(self._next_due, lane)
                 if next_due is not None:
                     wait = max(0.0, min(wait, (as_utc(next_due) - self.clock.now()).total_seconds()))
             except Exception:
