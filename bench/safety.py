@@ -1,6 +1,6 @@
 """Recall and false alarms of the safety checks on the labelled posts in tests/data/.
 
-    python -m bench.safety [--misses] [--data FILE ...] [--local Fjordvik,...] [--console] [--model]
+    python -m bench.safety [--misses] [--data FILE ...] [--local Fjordvik,...] [--console] [--rules-only]
 
 For each check (disclosure, crisis) and language: recall (labelled positives the check
 catches) and false-alarm rate (labelled negatives it fires on), then the time per post for
@@ -168,10 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--console", action="store_true",
                         help="also post each text through the console app (plain, reply, /new, title)")
     parser.add_argument("--modes", default="plain,reply,new,title", help="console ways of posting")
-    parser.add_argument("--model", action="store_true",
-                        help="crisis with the learned stage (moderation/crisis_model.py), which the bot keeps off")
+    parser.add_argument("--rules-only", action="store_true",
+                        help="crisis without the learned stage (moderation/crisis_model.py), to compare")
+    parser.add_argument("--model", action="store_true", help="the learned stage on (the default, as in the bot)")
     args = parser.parse_args(argv)
-    set_enabled(args.model)
+    set_enabled(not args.rules_only)
     local = tuple(n for n in args.local.split(",") if n.strip())
     ok = True
     for path in (SETS if args.all else args.data):

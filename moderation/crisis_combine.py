@@ -37,10 +37,18 @@ def _scoped(reading: Reading, where: list[list[str]]) -> bool:
     return all(any(s.clause == n for s in topics) for n in clauses_hit)
 
 
+# The model alone (no rule fired at all) answers only a post of some length. A short crisis post
+# names its danger in words the rules know ("kms", "I'm done. Goodbye."); a short question the
+# rules find nothing in ("noen som er våkne?", "noen som ser på fotball i kveld?") scored 0.96
+# on the model: the corpus has too few short everyday questions. Such a post is a quiet note.
+MODEL_ALONE_WORDS = 8
+
+
 def combine(first_stage: int, text: str, where: list[list[str]] | None = None) -> int:
     """The rules' reading (``combine_rules``) and the learned stage (moderation/crisis_model.py):
     - the model's probability at or above its answer threshold answers, whatever the rules said —
-      it catches the oblique posts no phrase names;
+      it catches the oblique posts no phrase names (alone, only in a post of MODEL_ALONE_WORDS
+      words or more; a shorter one is a quiet note);
     - a rule's answer stands unless the model is nearly sure it is not a crisis (below
       ``doubt_below``): then it is a quiet note for the consultant, never nothing;
     - a probability of one half or more is at least a quiet note.
@@ -49,8 +57,10 @@ def combine(first_stage: int, text: str, where: list[list[str]] | None = None) -
     model, p = shipped(), probability(text)
     if model is None or p is None:
         return tier
-    if p >= model.answer_at:
+    if p >= model.answer_at and (tier > 0 or len(text.split()) >= MODEL_ALONE_WORDS):
         return 2
+    if p >= model.answer_at:
+        return 1
     if tier == 2 and p < model.doubt_below:
         return 1
     return max(tier, 1) if p >= 0.5 else tier

@@ -131,11 +131,12 @@ def shipped() -> Model | None:
     return decode(path.read_bytes())
 
 
-# Off in the bot: the corpus in training/ has crisis vocabulary in nearly every negative, so the
-# model learned that a short everyday question is a crisis ("hvordan har dere det?" scores 0.97,
-# "hva skal dere i kveld?" 0.97, against an answer threshold of 0.90). It stays off until the
-# corpus has ordinary posts among its negatives; `bench.safety --model` measures it meanwhile.
-_enabled = False
+# On in the bot since 2026-12-03. It was off while the corpus in training/ had crisis vocabulary
+# in nearly every negative ("hvordan har dere det?" then scored 0.97); with 739 everyday posts
+# among the negatives that question scores 0.31. On a crisis set written blind (279 posts, en/nb)
+# the rules alone scored 74 % recall / 13 % false alarms, rules and model together 88 % / 6 %
+# (tests/data/safety_blind5_crisis.txt, never trained on).
+_enabled = True
 
 
 def set_enabled(enabled: bool) -> None:

@@ -8,7 +8,7 @@ import pytest
 from bench.safety import Post, run
 from moderation import crisis_evidence as concepts
 from moderation.crisis import assess, combined_tier
-from moderation.crisis_combine import combine
+from moderation.crisis_combine import combine_rules
 
 # One post per rule and language; stage one (the phrase lists) misses every one of them.
 RULES = [
@@ -125,12 +125,13 @@ def test_stage_ones_mention_is_overruled_only_by_strong_evidence() -> None:
     assert assess(strong) == 1 and concepts.evidence(strong)[1]
     assert combined_tier(strong) == 2
     weak = "I tried to end it years ago"
-    assert combine(1, weak) <= 1
-    # a farewell with finality is a crisis alone, but not against stage one's reading of a mention
+    assert combine_rules(1, weak) <= 1
+    # The rules alone: a farewell with finality is a crisis, but not against stage one's reading
+    # of a mention (the learned stage, combined after this, may still answer it).
     farewell = "thanks for everything, you won't hear from me again, i won't be needing this account"
     assert not concepts.evidence(farewell)[1]
-    assert combine(1, farewell) == 1 and combine(0, farewell) == 2
-    assert combine(2, "hello") == 2
+    assert combine_rules(1, farewell) == 1 and combine_rules(0, farewell) == 2
+    assert combine_rules(2, "hello") == 2
 
 
 @pytest.mark.parametrize("text", [

@@ -81,9 +81,10 @@ def _corpus_post(wanted) -> str:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def model_on():  # type: ignore[no-untyped-def]
+    was = crisis_model._enabled
     crisis_model.set_enabled(True)
     yield
-    crisis_model.set_enabled(False)
+    crisis_model.set_enabled(was)
 
 
 def test_an_oblique_post_no_rule_names_gets_the_answer(model_on) -> None:  # type: ignore[no-untyped-def]
@@ -103,8 +104,9 @@ def test_a_rule_answer_the_model_is_nearly_sure_of_becomes_a_note_not_nothing(mo
 
 
 @pytest.mark.parametrize("text", ["hvordan har dere det?", "hva skal dere i kveld?", "noen som ser på fotball i kveld?",
+                                  "noen som er våkne?", "how are you all tonight?",
                                   "hei alle, hvordan går det i kveld?"])
-def test_an_everyday_question_gets_no_crisis_answer(text: str) -> None:
-    # Tried on the console: with the learned stage on, each of these got the crisis answer and
-    # alerted the consultants. The bot keeps the stage off until its corpus knows ordinary posts.
-    assert combined_tier(text) == 0
+def test_an_everyday_question_gets_no_crisis_answer(text: str, model_on) -> None:  # type: ignore[no-untyped-def]
+    # Tried on the console: before everyday posts were in the corpus, each of these got the
+    # crisis answer and alerted the consultants.
+    assert combined_tier(text) < 2

@@ -5,7 +5,7 @@
 The corpus is every labelled file in training/ plus the sets in tests/data that rules were
 developed on. Files listed in EVALUATION_ONLY are never read here: they are for measuring the bot
 (`python -m bench.safety --data FILE`) on text neither the rules nor the model saw. The names are
-reserved for the next blind sets; none is committed yet.
+reserved for blind sets; safety_blind5_crisis.txt is committed (written blind, never trained on).
 
 Logistic regression with class-balanced weights, AdaGrad steps and an L2 penalty, fully
 deterministic (a seeded shuffle), in pure Python. The two thresholds the bot uses are chosen by
