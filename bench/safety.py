@@ -170,7 +170,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default="plain,reply,new,title", help="console ways of posting")
     parser.add_argument("--rules-only", action="store_true",
                         help="crisis without the learned stage (moderation/crisis_model.py), to compare")
-    parser.add_argument("--model", action="store_true", help="the learned stage on (the default, as in the bot)")
     args = parser.parse_args(argv)
     set_enabled(not args.rules_only)
     local = tuple(n for n in args.local.split(",") if n.strip())

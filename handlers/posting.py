@@ -16,6 +16,7 @@ from bot.unicode_text import has_visible_text
 from bot.router import Context
 from moderation.alerts import answer_kept_text
 from moderation.checks import Submission, screen
+from moderation.disclosure import ANSWERED
 from storage.models import Group, Member, Person, Post, Thread
 from storage.repo import Claimed, UnitOfWork
 from storage.safety_repo import pending
@@ -140,7 +141,7 @@ def publish(ctx: Context, thread: Thread, body: str, reply_to: int | None = None
     # Crisis language in it is answered now all the same (the answer says it was kept).
     limit = ctx.config.safety.posts_per_minute
     if ctx.uow.threads.recent_posts_by(member.id, ctx.clock.now() - timedelta(minutes=1)) >= limit:
-        if "crisis:answered" not in settled:
+        if ANSWERED not in settled:
             answer_kept_text(ctx, body)
         draft = ctx.uow.drafts.keep(member.id, body, "flood", thread_id=thread.id, reply_to=reply_to)
         ctx.reply("flood.slow_down", count=limit, draft=draft.id)

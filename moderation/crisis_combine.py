@@ -57,10 +57,8 @@ def combine(first_stage: int, text: str, where: list[list[str]] | None = None) -
     model, p = shipped(), probability(text)
     if model is None or p is None:
         return tier
-    if p >= model.answer_at and (tier > 0 or len(text.split()) >= MODEL_ALONE_WORDS):
-        return 2
     if p >= model.answer_at:
-        return 1
+        return 2 if tier > 0 or len(text.split()) >= MODEL_ALONE_WORDS else 1
     if tier == 2 and p < model.doubt_below:
         return 1
     return max(tier, 1) if p >= 0.5 else tier

@@ -56,8 +56,8 @@ _ADD_ME = re.compile(rf"\b(?:add|find|follow|message|dm|legg til|følg|finn|send
 _THERE_AS = re.compile(r"\b(?:i'?m|i am|jeg er|eg er|eg e)\s+(?:on\s+there|there|on\s+it|på\s+der|der|på\s+den|"
                        r"inne\s+der)\s+(?:as|som)\s+@?([A-Za-z][A-Za-z0-9_.]{2,29})", re.I)
 # "I'm on there as much as I can", "jeg er der som regel": a manner or amount, not a name.
-_NOT_THERE_AS = frozenset("""much many often well usual always long little much soon far good bad quickly
-myself me usual regel vanlig mye ofte lite alltid meg deg meg selv""".split())
+_NOT_THERE_AS = frozenset("""much many often well usual always long little soon far good bad quickly
+myself me regel vanlig mye ofte lite alltid meg deg selv""".split())
 _PLATFORM_WORD = re.compile(rf"\b{_PLATFORMS}(?:en|n|'en|'n|pen|men)?\b", re.I)
 _DISCRIMINATOR = re.compile(r"(?<![\w#@])(?!(?:issue|ticket|order|case|room|item|nr|no|sak|ordre|rom|bug|pr)#)"
                             r"[A-Za-z][\w.]{1,31}#\d{4}(?!\d)", re.I)
