@@ -9,6 +9,7 @@ from bot.config import Config
 from bot.dbthread import DbThread
 from bot.delivery import OutboxWorker
 from bot.events import IncomingEvent, Kind, PlatformUser, Rendered
+from bot.unwritten import UnwrittenAnswers
 from bot.i18n import LANGUAGES, I18n
 from moderation import audit
 from bot.unicode_text import has_visible_text
@@ -68,6 +69,7 @@ class App:
         self.handled = 0
         self.errors = 0
         self.busy = 0              # events answered with "send it again in a moment"
+        self.unwritten = UnwrittenAnswers(self)
 
     async def handle(self, event: IncomingEvent) -> None:
         """Entry point for every transport. Never raises: one bad update must not stop the bot.
@@ -76,7 +78,8 @@ class App:
         and sending meanwhile; the transports await this call, so one person's events are
         still handled one after another, in the order they came."""
         try:
-            await self.dbt.retrying(self._handle, event)
+            if not await self.unwritten.answered(event):
+                await self.dbt.retrying(self._handle, event)
         except Exception as exc:
             if gave_up_waiting(exc):
                 self.busy += 1

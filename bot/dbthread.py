@@ -20,10 +20,12 @@ holds (a fan-out to 10,000 members) stopped the loop for 30-200 ms. So the colle
 paused while a transaction runs (its objects are freed by reference counting when its
 session closes) and the objects alive at the start are frozen out of its view (``freeze``).
 
-Waits are bounded (storage.db): a transaction that loses to another process's lock is
-rolled back whole and run again after a short pause *on the loop*, so the database thread
-is free for other work meanwhile; after ATTEMPTS the error goes to the caller, which tells
-the person to try again (bot.app) or keeps the work for its next round (bot.delivery).
+Waits are bounded and short (storage.db.lock_wait): a transaction here waits at most
+LOCK_WAIT_MS for another process's lock, is then rolled back whole and run again after a
+pause *on the loop*, so the database thread is free for other work meanwhile (an answer that
+needs no write, bot.app, goes out while another process holds SQLite's write lock). Once
+DEADLINE seconds have passed the error goes to the caller, which tells the person to try
+again (bot.app) or keeps the work for its next round (bot.delivery).
 """
 from __future__ import annotations
 
@@ -34,17 +36,18 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from storage.db import is_contention
+from storage.db import is_contention, lock_wait
 
 if TYPE_CHECKING:
     from storage.repo import Database
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-# Three tries with the busy timeout of about a second each: a lock another process holds
-# for up to ~3 s is waited out; a longer one gives up after ~3.5 s.
-ATTEMPTS = 3
-PAUSES = (0.1, 0.4)
+# A lock another process holds for up to ~3 s is waited out in short tries; a longer one
+# gives up after about DEADLINE seconds.
+LOCK_WAIT_MS = 100
+DEADLINE = 3.5
+PAUSES = (0.05, 0.1, 0.2, 0.3)
 
 
 class DbThread:
@@ -55,37 +58,49 @@ class DbThread:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in the database thread, once."""
+        return await self.run_bounded(LOCK_WAIT_MS, False, fn, *args)
+
+    async def run_bounded(self, wait_ms: int, read_only: bool, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in the database thread, once, its transactions waiting at most
+        ``wait_ms`` for a lock (and refused any write with ``read_only``)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(_collector_paused, fn, *args))
+        return await loop.run_in_executor(self._executor, functools.partial(
+            _in_thread, wait_ms, read_only, fn, *args))
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
         """``fn(*args)`` in the database thread, not waited for (a callback that must not
         block its caller on the loop); a failure is logged."""
         def guarded() -> None:
             try:
-                _collector_paused(fn, *args)
+                _in_thread(LOCK_WAIT_MS, False, fn, *args)
             except Exception as exc:
                 log.warning("background database work failed (%s)", exc.__class__.__name__)
         self._executor.submit(guarded)
 
-    async def retrying(self, fn: Callable[..., T], *args: Any, attempts: int = ATTEMPTS) -> T:
+    async def retrying(self, fn: Callable[..., T], *args: Any, deadline: float = DEADLINE) -> T:
         """``fn(*args)`` in the database thread, run again while it loses to another
-        transaction's lock. ``fn`` must be one whole transaction (or several that are each
-        safe to repeat): a failed try has been rolled back, so running it again is safe."""
-        for attempt in range(attempts):
+        transaction's lock, until ``deadline`` seconds have passed. ``fn`` must be one whole
+        transaction (or several that are each safe to repeat): a failed try has been rolled
+        back, so running it again is safe."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        attempt = 0
+        while True:
             try:
                 return await self.run(fn, *args)
             except Exception as exc:
-                if not is_contention(exc) or attempt == attempts - 1:
+                pause = PAUSES[min(attempt, len(PAUSES) - 1)]
+                if not is_contention(exc) or loop.time() - started + pause >= deadline:
                     raise
                 self.retries += 1
-                log.info("database busy (%s); trying again", exc.__class__.__name__)
-                await asyncio.sleep(PAUSES[min(attempt, len(PAUSES) - 1)])
-        raise AssertionError("unreachable")
+                if attempt == 0:
+                    log.info("database busy (%s); trying again", exc.__class__.__name__)
+                attempt += 1
+                await asyncio.sleep(pause)
 
-    async def transaction(self, fn: Callable[..., T], *args: Any, attempts: int = ATTEMPTS) -> T:
+    async def transaction(self, fn: Callable[..., T], *args: Any, deadline: float = DEADLINE) -> T:
         """``fn(uow, *args)`` in one transaction in the database thread, with retries."""
-        return await self.retrying(self._in_uow, fn, *args, attempts=attempts)
+        return await self.retrying(self._in_uow, fn, *args, deadline=deadline)
 
     def _in_uow(self, fn: Callable[..., T], *args: Any) -> T:
         with self.db.uow() as uow:
@@ -96,11 +111,12 @@ class DbThread:
 
 
 
-def _collector_paused(fn: Callable[..., T], *args: Any) -> T:
+def _in_thread(wait_ms: int, read_only: bool, fn: Callable[..., T], *args: Any) -> T:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return fn(*args)
+        with lock_wait(wait_ms, read_only=read_only):
+            return fn(*args)
     finally:
         if enabled:
             gc.enable()

@@ -34,6 +34,9 @@ class Context:
     command: str = ""
     args: str = ""
     services: dict[str, Any] = field(default_factory=dict)
+    # Set while answering without writing (bot.app): the answers are collected here and sent
+    # straight away instead of being queued in the outbox.
+    replies: list[dict] | None = None
 
     def usage(self) -> None:
         """Answer with the command's usage (``help.cmd.<name>``): a missing or unreadable
@@ -42,6 +45,9 @@ class Context:
 
     def reply(self, key: str, *, buttons: list[list[tuple[str, str]]] | None = None, **params: Any) -> None:
         """Answer the sender on the account they wrote from (direct lane: goes first)."""
+        if self.replies is not None:
+            self.replies.append(message(key, buttons=buttons, **params))
+            return
         self.uow.outbox.add(self.account.id, message(key, buttons=buttons, **params), lane=DIRECT)
 
     @property
@@ -82,16 +88,20 @@ class CommandSpec:
     # `help <name>` shows the whole entry (details and an example).
     group: str = ""
     needs_args: bool = False         # with no argument at all, answer with the usage
+    # It only reads and answers: while another process holds the database's write lock it
+    # is answered anyway, straight from a read-only transaction (bot.app). A write it does
+    # after all is refused there, and it then waits its turn like any other command.
+    read_only: bool = False
 
 
 def command(name: str, *, before_consent: bool = False, needs_member: bool = False,
             aliases: tuple[str, ...] = (), group: str = "", needs_args: bool = False,
-            ) -> Callable[[Handler], Handler]:
+            read_only: bool = False) -> Callable[[Handler], Handler]:
     """Tag a handler; it is registered only when its module is included in a Router."""
 
     def tag(func: Handler) -> Handler:
         func.__peerhaven_command__ = CommandSpec(name, func, before_consent, needs_member, aliases,  # type: ignore[attr-defined]
-                                                 group, needs_args)
+                                                 group, needs_args, read_only)
         return func
 
     return tag

@@ -60,7 +60,7 @@ def _find(ctx: Context, token: str) -> Draft | None:
     return draft
 
 
-@command("drafts", group="threads")
+@command("drafts", group="threads", read_only=True)
 def drafts(ctx: Context) -> None:
     if ctx.args.strip():
         draft = _find(ctx, ctx.args.strip().split()[0])

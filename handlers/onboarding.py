@@ -242,7 +242,7 @@ def help_sections(ctx: Context, consultant: bool) -> list[dict]:
     return sections
 
 
-@command("help", before_consent=True, group="start")
+@command("help", before_consent=True, group="start", read_only=True)
 def help_(ctx: Context) -> None:
     topic = ctx.args.strip().split()[0].lstrip("/!").casefold() if ctx.args.strip() else ""
     contacts = ctx.config.safety.emergency_contacts
@@ -273,7 +273,7 @@ def language(ctx: Context) -> None:
     ctx.reply("language.set")
 
 
-@command("me", group="privacy")
+@command("me", group="privacy", read_only=True)
 def me(ctx: Context) -> None:
     memberships = ctx.uow.members.of_person(ctx.person.id)
     if not memberships:

@@ -44,7 +44,7 @@ def _need_thread(ctx: Context, thread_id: int | None):  # type: ignore[no-untype
 LIST_LIMIT = 30     # threads shown by /threads (the newest activity; pinned ones first)
 
 
-@command("threads", needs_member=True, group="threads")
+@command("threads", needs_member=True, group="threads", read_only=True)
 def threads(ctx: Context) -> None:
     # Someone in several groups sees the threads of each, marked with the group, in that
     # order, up to LIST_LIMIT in all: only the threads shown are counted (storage/threads_repo.py).

@@ -32,7 +32,8 @@ _EN_ADDRESS = re.compile(rf"(?<![\w.,])\d{{1,4}}[A-Za-z]?,?\s+(?:[A-Z][a-z'’]+
                          rf"\d{{1,4}}[A-Za-z]?\s+(?:[A-Za-z'’]+\s){{1,3}}(?i:{_EN_TYPES})\b")
 FAMOUS_STREETS = ("downing street", "baker street", "abbey road", "sesame street", "elm street", "wall street",
                    "penny lane", "privet drive")
-_POSTCODE = re.compile(r"(?<![\w.,:/-])(?:N-|NO-)?(\d{4})\s+([A-ZÆØÅ][a-zæøå]{2,}(?:[ -][A-ZÆØÅ][a-zæøå]+)?)\b")
+_POSTCODE = re.compile(r"(?<![\w.,:/-])(?:N-|NO-)?(\d{4})\s+([A-ZÆØÅ][a-zæøå]+(?:[ -](?:i[ -])?[A-ZÆØÅ][a-zæøå]+)?)\b")
+_PO_BOX = re.compile(r"\b(?:postboks|pb\.|p\.\s?o\.\s?box|po box|post office box)\s*(?:is\s+|er\s+|nr\.?\s*|number\s+)?\d{1,5}\b", re.I)
 _UK_POSTCODE = re.compile(r"\b(?:[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}|[A-Z]{1,2}\d{1,2}[A-Z]?\d[A-Z]{2})\b")
 _NOT_PLACE = frozenset("""kr kroner nok euro dollar dollars people personer steps skritt januar februar mars april
 mai juni juli august september oktober november desember january february march may june july october december
@@ -75,13 +76,14 @@ def addresses(text: str) -> list[Hit]:
             continue
         found.append(("postcode", m.group(), m.start()))
     found += [("postcode", m.group(), m.start()) for m in _UK_POSTCODE.finditer(text)]
+    found += [("address", m.group(), m.start()) for m in _PO_BOX.finditer(text)]
     return found
 
 
 # --- named schools, workplaces, health centres -----------------------------------------------------
 _INSTITUTION = (r"(?:skole|skolen|ungdomsskole|ungdomsskolen|barneskole|barneskolen|vgs|videregående|"
                 r"videregående skole|legesenter|legesenteret|legekontor|legekontoret|bibliotek|biblioteket|"
-                r"sykehus|sykehuset|sjukehus|sjukehuset|barnehage|barnehagen|bhg|sykehjem|sykehjemmet|"
+                r"sykehus|sykehuset|sjukehus|sjukehuset|hospital|hospitalet|barnehage|barnehagen|bhg|sykehjem|sykehjemmet|"
                 r"omsorgssenter|helsestasjon|helsestasjonen|dps|kirke|kirken|menighet|høgskole|"
                 r"høyskole|folkehøgskole|folkehøyskole|idrettslag|legevakt|legevakten|klinikk|klinikken|"
                 r"tannlegesenter|apotek|rådhus|kommune|senter|senteret)")
@@ -130,7 +132,7 @@ _WORK_CUE = re.compile(
     r"i'm\s+(?:working|a student|studying|employed)\s+at|i am\s+(?:working|a student|studying|employed)\s+at|"
     r"my\s+(?:workplace|job|employer|office|school|uni|kid'?s school|son'?s school|daughter'?s school)\s+(?:is|at)|"
     r"(?:work|working|employed|a student|studying|a nurse|a teacher|a cashier|an apprentice)\s+at|"
-    r"jobber(?:\s+(?:natt|dag|kveld|helg|deltid|heltid|som\s+\w+|i\s+(?:kassa|kassen|butikken|resepsjonen|"
+    r"(?:jobber|jobba|jobbet|jobbar|arbeidet|arbeida)(?:\s+(?:natt|dag|kveld|helg|deltid|heltid|som\s+\w+|i\s+(?:kassa|kassen|butikken|resepsjonen|"
     r"kantina|kantinen|baren|lageret)))?\s+(?:på|hos|ved|for)|er\s+ansatt\s+(?:på|i|hos|ved)|"
     r"arbeider\s+(?:på|hos|ved)|jobb(?:en)?\s+(?:min\s+)?(?:på|hos)|går\s+på|studerer\s+(?:på|ved)|"
     r"elev\s+(?:på|ved)|lærling\s+(?:på|hos)|jobben\s+min\s+er|skolen\s+min\s+(?:er|heter)|"
@@ -143,7 +145,16 @@ _WORK_CUE = re.compile(
     r"(?:personalmøte|personalmøtet|personalfest|personalfesten|personalrommet|pauserommet|julebordet|"
     r"jobbfest|jobbfesten)\s+(?:på|hos)|"
     r"(?:my|our)\s+(?:boss|manager|supervisor|team\s?lead|colleagues?|co-?workers?|workmates?|employer)\s+(?:at|from)|"
-    r"(?:i'?m|i\s+am|i\s+was|work\s+as|working\s+as)\s+an?\s+[a-z-]{3,}\s+(?:at|for)|"
+    r"(?:i'?m|i\s+am|i\s+was|work\s+as|working\s+as)\s+(?:an?|the)\s+[a-z-]{3,}\s+(?:at|for)|"
+    r"i\s+(?:worked|used\s+to\s+work|study|studied|studying)\s+(?:[a-z-]{3,}\s+)?(?:at|for)|"
+    r"(?:studerer|studerte|studere|studier|utdanner\s+meg)\s+(?:[a-zæøå-]{3,}\s+)?(?:på|ved)|"
+    r"(?:my|min)\s+(?:therapist|psychologist|psychiatrist|counsell?or|gp|doctor|nurse|case worker|"
+    r"terapeut|psykolog|psykiater|behandler)\s+(?:at|from|på|ved)|"
+    r"(?:psykologen|terapeuten|behandleren|psykiateren|fastlegen|legen|kontaktpersonen|sykepleieren)"
+    r"\s+(?:min|mi|mitt)\s+(?:på|ved|hos)|"
+    r"(?:ward|department|unit|avdeling|avdelinga|avdelingen|post|posten)\s+(?:\w{1,3}\s+)?(?:at|på|ved)|"
+    r"(?:kjører|kjørte|kjøyrer)\s+(?:buss|skolebuss|taxi|drosje|trailer|lastebil|varebil)\s+(?:for|hos|på)|"
+    r"(?:drive|drove)\s+(?:a\s+)?(?:bus|school bus|taxi|cab|truck|lorry|van)\s+for|"
     r"i\s+(?:own|co-own|run|manage)(?:\s+(?:a|an|the|my)(?:\s+(?:little|small))?\s+[a-z-]+\s+(?:called|named))?|"
     r"(?:sjefen|lederen|kollegaene|kollegene|kollegaen|kollegane|kolleger|kollegaer|vakt|vakta|vakten|vakter|"
     r"ekstravakt|ekstravakter|skift|skiftet|sommerjobb|sommerjobben|deltidsjobb|deltidsjobben|praksis|praksisen|"
@@ -163,7 +174,11 @@ nav nettet internett internet nett med with because fordi og and but men so så 
 about om around rundt out ut hjem like liker that mer more less mindre christmas easter xmas weekend weekends
 jul julen påske påsken sommer sommeren monday tuesday wednesday thursday friday saturday sunday mandag tirsdag
 onsdag torsdag fredag lørdag søndag mandager helgen ferien home-office hjemmekontor
-ntnu uio uib uit oslomet bi nhh nmbu usn hvl uia uis nord""".split())
+ntnu uio uib uit oslomet bi nhh nmbu usn hvl uia uis nord dps bup vop nav""".split())
+
+
+_BIG_SCHOOLS = frozenset("ntnu uio uib uit oslomet nmbu usn hvl uia uis nord universitetet høgskolen høyskolen".split())
+_CAMPUS = re.compile(r"\s+(?:(?:i|på)\s+)?[A-ZÆØÅ][a-zæøå]{2,}")
 
 
 def workplaces(text: str, local: Iterable[str] = ()) -> list[Hit]:
@@ -171,7 +186,11 @@ def workplaces(text: str, local: Iterable[str] = ()) -> list[Hit]:
     a proper name (or a configured local place) after a work or school phrase."""
     local_cf = [n.casefold() for n in local]
     found: list[Hit] = []
-    for m in _WORK_CUE.finditer(text):
+    pos = 0
+    while (m := _WORK_CUE.search(text, pos)) is not None:
+        # A cue whose object is no name may hide the next one inside it ("jobber på
+        # avdeling 3 på Ahus"): look again from its object.
+        pos = m.start(1) if m.start(1) > pos else m.end()
         target = m.group(1).strip()
         first = target.split()[0]
         bare = first.casefold().strip(".,")
@@ -179,7 +198,11 @@ def workplaces(text: str, local: Iterable[str] = ()) -> list[Hit]:
             first = target.split()[1]
             bare = first.casefold()
         proper = first[:1].isupper() and bare not in _NOT_WORKPLACE and bare not in _FUNCTION_WORDS
+        # A big university alone is tens of thousands of people; with its campus ("NTNU
+        # Gjøvik") or its full name ("Universitetet i Bergen") it narrows down to a place.
+        proper = proper or bool(first[:1].isupper() and bare in _BIG_SCHOOLS and _CAMPUS.match(target[len(first):]))
         near_local = any(n in text[m.start():m.end() + 30].casefold() for n in local_cf)
         if proper or near_local:
             found.append(("workplace", m.group(), m.start()))
+            pos = m.end()
     return found

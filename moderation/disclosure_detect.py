@@ -183,7 +183,9 @@ _MY_NAME = re.compile(rf"\b(?:my (?:real |full )?name is|my name's|call me|jeg h
                       rf"mitt (?:ekte )?navn er|i am called|i'm called|heter jeg|heiter eg)\s+({_CAP})", re.I)
 # "I'm Sara Lindqvist btw": "I'm" introduces a name only when a listed first name and a
 # capitalised second word follow ("I'm Grace" or "I'm Happy Now" is no introduction).
-_IM_FULL = re.compile(rf"\b(?:i'?m|i am|this is|dette er|det er|jeg er|eg er)\s+({_CAP})\s+({_CAP})\b", re.I)
+# "mamma heter Gunn Kvernmo": anyone's name told with "heter", under the same conditions.
+_IM_FULL = re.compile(rf"\b(?:i'?m|i am|this is|dette er|det er|jeg er|eg er|heter|heiter)\s+({_CAP})\s+({_CAP})\b",
+                      re.I)
 
 
 # Someone the writer knows ("my neighbour Kari Nordmann", "naboen min …"): a famous or

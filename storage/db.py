@@ -7,7 +7,10 @@ up after about a second instead of holding the event loop's work hostage, and th
 from __future__ import annotations
 
 import sqlite3
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -24,6 +27,51 @@ SQLITE_BUSY_TIMEOUT_S = 1.0
 # hold its locks and a pool connection.
 PG_LOCK_TIMEOUT_MS = 1000
 PG_STATEMENT_TIMEOUT_MS = 30000
+
+# The wait for a lock of the transactions a thread begins, when it sets one (lock_wait):
+# the bot's one database thread waits only briefly and retries *on the loop* (bot.dbthread),
+# so one transaction stuck behind another process's lock does not keep every other one queued
+# behind it for the whole timeout. Other threads and processes keep the defaults above.
+_waits = threading.local()
+
+
+@contextmanager
+def lock_wait(ms: int | None, *, read_only: bool = False) -> Iterator[None]:
+    """Transactions begun in this thread inside the block wait at most ``ms`` for a lock
+    (None: the engine's default); with ``read_only`` any write in them fails at once."""
+    before = getattr(_waits, "setting", None)
+    _waits.setting = (ms, read_only)
+    try:
+        yield
+    finally:
+        _waits.setting = before
+
+
+def is_read_only_refusal(exc: BaseException) -> bool:
+    """A write was tried inside a read_only lock_wait."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        return "readonly" in str(orig).replace(" ", "").lower()
+    return getattr(orig, "sqlstate", None) == "25006"       # read_only_sql_transaction
+
+
+def _bounded_begin(conn) -> None:  # type: ignore[no-untyped-def]
+    """At each transaction's start: this thread's lock wait and read-only setting."""
+    ms, read_only = getattr(_waits, "setting", None) or (None, False)
+    info = conn.connection.info
+    if conn.dialect.name == "sqlite":
+        want = (int(SQLITE_BUSY_TIMEOUT_S * 1000) if ms is None else ms, read_only)
+        if info.get("bounded") != want:      # pragmas last for the connection: set on change only
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {want[0]:d}")
+            conn.exec_driver_sql(f"PRAGMA query_only = {'ON' if read_only else 'OFF'}")
+            info["bounded"] = want
+        return
+    if ms is not None:        # SET LOCAL: the pooled connection keeps its defaults afterwards
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{ms:d}ms'")
+    if read_only:
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
 # SQLSTATEs after which running the whole transaction again may succeed: lock_timeout
 # (lock_not_available), serialization_failure, deadlock_detected.
 _PG_RETRYABLE = {"55P03", "40001", "40P01"}
@@ -76,12 +124,15 @@ def make_engine(url: str, echo: bool = False) -> Engine:
             cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
+        event.listen(engine, "begin", _bounded_begin)
         return engine
     if parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg"))
     options = f"-c lock_timeout={PG_LOCK_TIMEOUT_MS} -c statement_timeout={PG_STATEMENT_TIMEOUT_MS}"
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=5,
-                         connect_args={"options": options})
+    engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=5,
+                           connect_args={"options": options})
+    event.listen(engine, "begin", _bounded_begin)
+    return engine
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:

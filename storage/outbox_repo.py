@@ -109,6 +109,10 @@ class Outbox(_Repo):
             busy.add(key)
         self.s.execute(insert(OutboxItem), rows)
 
+    def has_unfinished(self, account_id: int, lane: int) -> bool:
+        """Something for this account is still on its way in this lane."""
+        return bool(self._busy({account_id}, lane))
+
     def _busy(self, account_ids: set[int], lane: int) -> set[int]:
         """Accounts that already have a head (an unfinished row) in a lane."""
         found: set[int] = set()

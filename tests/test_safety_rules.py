@@ -36,6 +36,13 @@ from moderation.disclosure_detect import detect
     "I'm thinking of taking all my sleeping pills",          # a wish to take all of them
     "its too much. i cant anymore. im sorry",                # finality + an apology at clause ends
     "i'm sitting in my car in the garage with the engine running",
+    "ive taken the whole packet, getting sleepy",              # an overdose already taken, perfect tense
+    "tatt hele eska nå",
+    "tok ei hel pakke med sobril i stad",
+    "checked that the rope will hold my weight",               # testing a ligature
+    "har festa tauet i taket",
+    "kuttet meg dypt på låret nå",
+    "har tømt medisinskapet ut på bordet",
 ])
 def test_crisis_composed_from_general_parts(text: str) -> None:
     assert assess(text) == 2
@@ -60,6 +67,9 @@ def test_crisis_composed_from_general_parts(text: str) -> None:
     "My doctor changed my pills and I feel a bit odd tonight",          # "odd" is not "OD"
     "Jeg vil at denne uka skal ta slutt, så sliten",
     "Jeg har skrevet brev til julenissen med datteren min i kveld",
+    "the shelf holds my weight fine, I'm not that heavy lol",
+    "I'd never have taken the whole box, I only took the two my doctor said",
+    "vi måtte kutte dypt i budsjettet i år",
 ])
 def test_the_same_parts_in_everyday_use_are_not_a_crisis(text: str) -> None:
     assert assess(text) < 2
@@ -177,6 +187,19 @@ def test_shops_squares_and_big_city_streets_alone_are_no_detail(text: str) -> No
     ("egentlig heter jeg Sara Lindqvist", "name"),
     ("we had a staff meeting at Coop Extra Solbakken today", "workplace"),
     ("vi hadde personalmøte på Kiwi Solbakken i dag", "workplace"),
+    ("jobba på Coop Prix Solbakken i seks år før jeg ble sjuk", "workplace"),   # past tense, dialect
+    ("I worked at Sparebanken Vest in Odda until last year", "workplace"),
+    ("I'm the receptionist at Tannlegene i Hamnvik", "workplace"),            # "the" role
+    ("i study nursing at VID, second year", "workplace"),                     # a subject, then where
+    ("studerer sykepleie på NTNU Gjøvik, andre året", "workplace"),            # a university's campus
+    ("jeg går på Universitetet i Tromsø", "workplace"),
+    ("I'm on the psych ward at St. Olavs hospital, nights", "workplace"),
+    ("jobber på avdeling 3 på Ahus", "workplace"),                            # the name after a ward
+    ("psykologen min på Modum Bad sier jeg kan ta med en venn", "workplace"),
+    ("kjører skolebuss for Hamnvik Trafikk, begynner kl 6", "workplace"),
+    ("mamma heter Gunn Kvernmo og er med i lokallaget", "name"),
+    ("send it to Postboks 221, 8601 Mo i Rana", "postcode"),                 # a two-letter place
+    ("my po box is 4431 if you want to write", "address"),
 ])
 def test_work_named_by_its_relation_and_numbers_named_in_words_are_details(text: str, kind: str) -> None:
     assert kind in [f.kind for f in detect(text)]
@@ -195,6 +218,13 @@ def test_work_named_by_its_relation_and_numbers_named_in_words_are_details(text:
     "patient number 20 in the queue is me",
     "I'm Anna and I'm new here",
     "the staff meeting at noon was long",
+    "I used to work at a shop, now I'm on benefits",
+    "I'm the oldest at the café by far haha",
+    "studerer sykepleie på deltid, andre året",
+    "studying at NTNU is hard, so many people",
+    "my therapist at DPS said it is fine to bring a friend",
+    "jeg jobba i butikk før, nå er jeg ufør",
+    "mamma heter ikke noe spesielt, hun er bare mamma",
 ])
 def test_the_same_words_without_a_named_place_or_number_are_no_detail(text: str) -> None:
     assert not detect(text)
