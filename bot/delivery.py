@@ -31,6 +31,7 @@ from bot.delivery_runs import Job, Outcome, send_one, send_runs
 from bot.render import Renderer
 from bot.transports.base import Transport
 from storage.db import OwnerLock, is_contention
+from storage import post_changes
 from storage.repo import BULK, DIRECT, RUN, Claimed, Database, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -177,6 +178,8 @@ class OutboxWorker:
         finished: list[int] = []
         ended: set[int] = set()
         with self.db.uow() as uow:
+            if lane == BULK:
+                post_changes.expand(uow)     # edits and deletes marked since the last step
             claimed = uow.outbox.claim_due(self.batch, skip_locked=self.db.is_postgres, lane=lane,
                                            owner=self.owner, run=RUN)
             if not claimed:
@@ -351,7 +354,7 @@ class OutboxWorker:
 
     def _nothing_due(self) -> bool:
         with self.db.uow() as uow:
-            return uow.outbox.pending_count(due_only=True) == 0
+            return uow.outbox.pending_count(due_only=True) == 0 and not post_changes.waiting(uow.session)
 
     def _next_due(self, lane: int) -> datetime | None:
         with self.db.uow() as uow:

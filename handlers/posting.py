@@ -17,6 +17,7 @@ from bot.router import Context
 from moderation.alerts import answer_kept_text
 from moderation.checks import Submission, screen
 from moderation.disclosure import ANSWERED
+from storage import post_changes
 from storage.models import Group, Member, Person, Post, Thread
 from storage.repo import Claimed, UnitOfWork
 from storage.safety_repo import pending
@@ -174,10 +175,9 @@ def fan_out(uow: UnitOfWork, ctx: Context, post: Post, thread: Thread, exclude_p
 
 
 def propagate(uow: UnitOfWork, post: Post, op: str) -> int:
-    """Send an edit or a delete to every delivered copy of a post; cancel unsent copies on delete."""
-    if op == "delete":
-        uow.outbox.cancel_for_post(post.id)
-    return uow.outbox.propagate(post.id, op)     # one INSERT … SELECT over the recorded copies
+    """Send an edit or a delete to every delivered copy of a post (unsent copies are cancelled
+    on delete); the worker queues it for the copies right after (storage/post_changes.py)."""
+    return post_changes.mark(uow.session, post, op)
 
 
 def _group_for(rc: RenderContext, group_id: int) -> str:

@@ -225,7 +225,10 @@ class Post(Base):
     __table_args__ = (Index("ix_posts_thread", "thread_id", "id"),
                       Index("ix_posts_source", "source_account_id", "source_message_id"),
                       # /threads counts a page's posts and unread posts from this index alone
-                      Index("ix_posts_thread_status", "thread_id", "status", "id", "author_member_id"))
+                      Index("ix_posts_thread_status", "thread_id", "status", "id", "author_member_id"),
+                      # posts whose copies still wait for an edit or delete (storage/post_changes.py)
+                      Index("ix_posts_pending_change", "id", sqlite_where=text("pending_change IS NOT NULL"),
+                            postgresql_where=text("pending_change IS NOT NULL")))
     id: Mapped[int] = mapped_column(primary_key=True)
     thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"))
     author_member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
@@ -241,6 +244,8 @@ class Post(Base):
     # The author's own platform message, so that editing it on the platform edits the post.
     source_account_id: Mapped[int | None] = mapped_column(Integer)
     source_message_id: Mapped[str | None] = mapped_column(String(255))
+    # "edit" or "delete" while the worker has yet to queue it for the copies (storage/post_changes.py)
+    pending_change: Mapped[str | None] = mapped_column(String(8))
 
     body = SealedText("body_plain", "body_enc", lambda post: post.author_member_id)
 

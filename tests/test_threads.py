@@ -362,3 +362,28 @@ async def test_a_draft_held_back_twice_is_published_once(two_platforms) -> None:
     assert [p for p in posts_in(h.inbox("bob", "other")) if p.endswith("DRAFTED")] == [
         posts_in(h.inbox("bob", "other"))[-1]]
     assert "no unsent draft" in h.last("ann")
+
+
+async def test_an_edit_is_queued_for_the_copies_by_the_worker_and_survives_a_restart(make_runtime, tmp_path) -> None:
+    from storage.models import OutboxItem, Post
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    transports = {"memory": MemoryTransport("memory"), "other": MemoryTransport("other")}
+    h = Harness(make_runtime(url, transports=transports))
+    await group_of_three(h)
+    await h.say("ann", "/new Topic\nOriginal text")
+    await h.say("ann", "/edit p1 Better text", drain=False)
+    # The handler only marks the post (one row, not one per copy); the worker queues the rest.
+    with h.rt.db.uow() as uow:
+        assert uow.session.get(Post, 1).pending_change == "edit"
+        assert not uow.session.scalars(select(OutboxItem).where(OutboxItem.op == "edit")).all()
+    await h.rt.worker.drain()   # the answer goes out; the edit is queued and sent in the same drain
+    assert "Everyone who received it" in h.last("ann")
+    await h.say("ann", "/delete p1", drain=False)
+    h.rt.dbt.close()               # stopped before the worker got to it: a new process takes over
+    h2 = Harness(make_runtime(url, transports=transports))
+    await h2.rt.worker.drain()
+    for name, platform in (("bob", "other"), ("lillian", "memory")):
+        (copy,) = [m for m in transports[platform].sent[name] if "p1" in m.text]
+        assert "Better text" in copy.text and copy.deleted
+    with h2.rt.db.uow() as uow:
+        assert uow.session.get(Post, 1).pending_change is None
