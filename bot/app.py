@@ -16,7 +16,7 @@ from bot.unicode_text import has_visible_text
 from bot.router import MAX_INPUT, Context, Router, clean_text, looks_like_command, parse_command
 from storage.crypto import IdentityVault
 from storage.db import gave_up_waiting
-from storage.repo import Database, UnitOfWork
+from storage.repo import DIRECT, Database, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +77,10 @@ class App:
         The transaction runs in the database thread (bot.dbthread), so the loop keeps polling
         and sending meanwhile; the transports await this call, so one person's events are
         still handled one after another, in the order they came."""
+        runs: list = []
         try:
             if not await self.unwritten.answered(event):
-                await self.dbt.retrying(self._handle, event)
+                runs = await self.dbt.retrying(self._handle, event)
         except Exception as exc:
             if gave_up_waiting(exc):
                 self.busy += 1
@@ -92,6 +93,7 @@ class App:
                 log.error("handler failed for a %s event: %s", event.kind.value, exc.__class__.__name__,
                           exc_info=log.isEnabledFor(logging.DEBUG))
                 await self._answer(event, {"key": "error.internal", "params": {}})
+        self.worker.start_prepared(runs)
         self.handled += 1
         self.worker.wake()
 
@@ -126,8 +128,16 @@ class App:
                 uow.accounts.find_or_create(event.user, uow.people, self.config.bot.default_language)
             uow.outbox.add(account.id, payload)
 
-    def _handle(self, event: IncomingEvent) -> None:
-        """One whole transaction, run again from the start when it loses to a lock."""
+    def _handle(self, event: IncomingEvent) -> list:
+        """One whole transaction, run again from the start when it loses to a lock.
+
+        The answers to the sender are claimed and rendered in the same transaction and sent
+        as soon as it commits (OutboxWorker.prepare_in, start_prepared): left to the worker's direct lane,
+        they waited for its claim, which during a big fan-out queues behind a bulk step in
+        the database thread (issue 15: /help p99 during a drain). Claimed rows are ``sending``
+        under the worker's name, so a crash before the send sends them at the next start,
+        as for any claim; answers of an earlier event still on their way keep theirs first
+        (only a recipient's first unfinished row is claimed, with the run behind it)."""
         with self.db.uow() as uow:
             account = uow.accounts.find_or_create(event.user, uow.people, self.config.bot.default_language)
             self.worker.forget_address(account.id)   # they may write from a new chat or room
@@ -135,6 +145,8 @@ class App:
             ctx = Context(uow=uow, account=account, person=person, user=event.user, event=event,
                           config=self.config, clock=self.clock, services=self.services)
             self._route(ctx, event)
+            runs, _ = self.worker.prepare_in(uow, DIRECT, account.id)
+            return runs
 
     def _route(self, ctx: Context, event: IncomingEvent) -> None:
         if event.kind is Kind.BLOCKED:

@@ -70,6 +70,7 @@ class OutboxWorker:
         self._owner_lock = OwnerLock(db.engine, int(self.owner))
         self._last_recovery = 0.0
         self._unrecorded: list[Outcome] = []
+        self._inflight: set[asyncio.Task] = set()     # handlers' answers being sent (start_prepared)
 
     def wake(self) -> None:
         """Call on the event loop (asyncio events are not thread-safe)."""
@@ -174,40 +175,65 @@ class OutboxWorker:
 
     def _prepare(self, lane: int) -> tuple[list[list[Job]], int]:
         """Claim and render; the jobs come in runs, one per recipient, in the order to send."""
-        runs: dict[int, list[Job]] = {}
-        finished: list[int] = []
-        ended: set[int] = set()
         with self.db.uow() as uow:
             if lane == BULK:
                 post_changes.expand(uow)     # edits and deletes marked since the last step
-            claimed = uow.outbox.claim_due(self.batch, skip_locked=self.db.is_postgres, lane=lane,
-                                           owner=self.owner, run=RUN)
-            if not claimed:
-                return [], 0
-            owners = uow.accounts.load([c.account_id for c in claimed])
-            cache: dict = {}
-            self.renderer.prefetch(uow, [person for _, person in owners.values()], cache)
-            behind: list[int] = []
-            for item in claimed:                       # id order: each run in its own order
-                if item.account_id in ended:
-                    behind.append(item.id)
-                    continue
-                try:
-                    job = self._job(uow, item, owners.get(item.account_id), cache)
-                except Exception:   # a rendering bug must not block the others; retried later
-                    log.exception("outbox item %d could not be prepared", item.id)
-                    uow.outbox.retry_later(item.id, backoff(item.attempts), "prepare-failed")
-                    ended.add(item.account_id)          # the rest of the run waits for it
-                    continue
-                if job is None:
-                    finished.append(item.id)
-                elif job is HELD:
-                    ended.add(item.account_id)          # the whole account is held
-                else:
-                    runs.setdefault(item.account_id, []).append(job)
-            uow.outbox.put_back(behind)
-            uow.outbox.finish_many(finished)
+            return self.prepare_in(uow, lane)
+
+    def prepare_in(self, uow: UnitOfWork, lane: int, account_id: int | None = None) -> tuple[list[list[Job]], int]:
+        """Claim and render in ``uow``'s transaction (for one account only, with ``account_id``:
+        the answers a handler just queued, bot.app)."""
+        runs: dict[int, list[Job]] = {}
+        finished: list[int] = []
+        ended: set[int] = set()
+        claimed = uow.outbox.claim_due(self.batch, skip_locked=self.db.is_postgres, lane=lane,
+                                       owner=self.owner, run=RUN, account_id=account_id)
+        if not claimed:
+            return [], 0
+        owners = uow.accounts.load([c.account_id for c in claimed])
+        cache: dict = {}
+        self.renderer.prefetch(uow, [person for _, person in owners.values()], cache)
+        behind: list[int] = []
+        for item in claimed:                       # id order: each run in its own order
+            if item.account_id in ended:
+                behind.append(item.id)
+                continue
+            try:
+                job = self._job(uow, item, owners.get(item.account_id), cache)
+            except Exception:   # a rendering bug must not block the others; retried later
+                log.exception("outbox item %d could not be prepared", item.id)
+                uow.outbox.retry_later(item.id, backoff(item.attempts), "prepare-failed")
+                ended.add(item.account_id)          # the rest of the run waits for it
+                continue
+            if job is None:
+                finished.append(item.id)
+            elif job is HELD:
+                ended.add(item.account_id)          # the whole account is held
+            else:
+                runs.setdefault(item.account_id, []).append(job)
+        uow.outbox.put_back(behind)
+        uow.outbox.finish_many(finished)
         return list(runs.values()), len(finished) + len(behind)
+
+    def start_prepared(self, runs: list[list[Job]]) -> None:
+        """Send runs claimed elsewhere (a handler's own answers) and record them as usual, in a
+        task of their own: the person's next event is not held up by a slow platform call (a
+        crash meanwhile leaves the rows claimed, and the next start sends them)."""
+        if runs:
+            task = asyncio.ensure_future(self._send_prepared(runs))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+
+    async def _send_prepared(self, runs: list[list[Job]]) -> None:
+        try:
+            await send_runs(runs, self._send, self._record, self.concurrency)
+        except Exception as exc:      # the rows stay claimed: the next start sends them
+            log.error("a handler's answers could not be sent (%s)", exc.__class__.__name__)
+
+    async def settle_inflight(self) -> None:
+        """Wait for the handlers' answers on their way (drain, a clean stop)."""
+        while self._inflight:
+            await asyncio.gather(*list(self._inflight))
 
     def _job(self, uow: UnitOfWork, item: Claimed, owner: tuple | None, cache: dict) -> Job | object | None:
         """The prepared send, None when there is nothing to send any more, or HELD."""
@@ -343,6 +369,7 @@ class OutboxWorker:
         pause = 0.05
         for _ in range(max_rounds):
             try:
+                await self.settle_inflight()
                 await self.process_due()
                 if not self._unrecorded and await self.dbt.run(self._nothing_due):
                     return
@@ -354,7 +381,7 @@ class OutboxWorker:
 
     def _nothing_due(self) -> bool:
         with self.db.uow() as uow:
-            return uow.outbox.pending_count(due_only=True) == 0 and not post_changes.waiting(uow.session)
+            return uow.outbox.pending_count(due_only=True) == 0
 
     def _next_due(self, lane: int) -> datetime | None:
         with self.db.uow() as uow:

@@ -77,6 +77,10 @@ class Runtime:
         for transport in self.transports.values():
             await transport.stop()
         self.worker.stop()
+        try:      # answers already on their way are recorded before the process ends
+            await asyncio.wait_for(self.worker.settle_inflight(), timeout=10)
+        except TimeoutError:
+            log.warning("some answers were still being sent at the stop; they are sent again at the next start")
         if self._worker_task is not None:
             await self._worker_task
             self._worker_task = None

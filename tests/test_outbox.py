@@ -284,3 +284,25 @@ async def test_drain_does_not_spin_while_the_database_refuses(make_runtime, monk
     monkeypatch.undo()
     await rt.worker.drain()
     assert rt.transports["memory"].texts("ann") == ["Send /help to see what you can do."]
+
+
+async def test_a_handler_sends_its_own_answers_without_waiting_for_the_worker(make_runtime) -> None:
+    clock = FakeClock()
+    rt = make_runtime(clock=clock)
+    h = Harness(rt)
+    mem: MemoryTransport = rt.transports["memory"]
+    await h.say("ann", "/help", drain=False)        # no worker round at all
+    await rt.worker.settle_inflight()
+    assert mem.texts("ann")[-1].startswith("What you can do")
+    with rt.db.uow() as uow:
+        assert set(uow.session.scalars(select(OutboxItem.status))) == {"done"}
+    # An answer still on its way keeps its place: a later one waits behind it.
+    _queue(rt, ["ann"])
+    mem.fail_next("ann", RetryAfter(30))
+    await rt.worker.process_due()                  # the queued hint is told to wait 30 s
+    await h.say("ann", "/help", drain=False)
+    await rt.worker.settle_inflight()
+    assert mem.texts("ann")[-1].startswith("What you can do") and len(mem.texts("ann")) == 1
+    clock.advance(seconds=31)
+    await rt.worker.drain()
+    assert mem.texts("ann")[1:] == ["Send /help to see what you can do.", mem.texts("ann")[0]]
