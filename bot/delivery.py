@@ -229,6 +229,10 @@ class OutboxWorker:
             await send_runs(runs, self._send, self._record, self.concurrency)
         except Exception as exc:      # the rows stay claimed: the next start sends them
             log.error("a handler's answers could not be sent (%s)", exc.__class__.__name__)
+        # A copy the platform asked to hold back (Telegram's pacing of a chat: the second
+        # answer of a pair is told to wait 30 ms) is now the worker's, with its due time in
+        # the outbox. The lanes sleep up to 5 s when idle, so they must look again now.
+        self.wake()
 
     async def settle_inflight(self) -> None:
         """Wait for the handlers' answers on their way (drain, a clean stop)."""

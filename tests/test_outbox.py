@@ -306,3 +306,30 @@ async def test_a_handler_sends_its_own_answers_without_waiting_for_the_worker(ma
     clock.advance(seconds=31)
     await rt.worker.drain()
     assert mem.texts("ann")[1:] == ["Send /help to see what you can do.", mem.texts("ann")[0]]
+
+
+async def test_an_answer_the_platform_holds_back_follows_without_waiting_for_the_idle_worker(make_runtime) -> None:
+    # Telegram paces each chat: a handler's second answer is often told to wait a few ms.
+    # That copy goes back to the outbox; it must follow at once, not at the idle worker's
+    # next look 5 s later (every two-message answer was 5 s late).
+    class Remote(MemoryTransport):             # a platform call takes a while, as on a network
+        async def send(self, address, message):  # type: ignore[no-untyped-def]
+            await asyncio.sleep(0.3)
+            return await super().send(address, message)
+
+    mem = Remote("memory")
+    rt = make_runtime(transports={"memory": mem})
+    h = Harness(rt)
+    worker = asyncio.ensure_future(rt.worker.run())
+    try:
+        await asyncio.sleep(0.2)                      # the lanes are idle and asleep
+        mem.fail_next("ann", RetryAfter(0))
+        await h.say("ann", "/help", drain=False)
+        for _ in range(40):                            # up to 2 s
+            if mem.texts("ann"):
+                break
+            await asyncio.sleep(0.05)
+        assert mem.texts("ann") and mem.texts("ann")[-1].startswith("What you can do")
+    finally:
+        rt.worker.stop()
+        await worker
