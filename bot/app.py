@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from bot.clock import Clock
@@ -107,26 +108,33 @@ class App:
         if payload is None:
             return
         try:
-            await self.dbt.run(self._queue_answer, event, payload)
+            await self.dbt.run(self.queue_answers, event, [payload])
             return
         except Exception as exc:
             log.warning("could not queue the answer either (%s); sending it directly", exc.__class__.__name__)
-        transport = self.worker.transports.get(event.user.platform)
         lang = event.user.language if event.user.language in LANGUAGES else self.config.bot.default_language
         text = self.i18n.t(lang, payload["key"], **payload["params"])
         try:
-            if transport is None:
-                raise LookupError("transport offline")
-            await transport.send(event.user.address, Rendered(text=text, urgent=True))
+            await self.send_direct(event, Rendered(text=text))
         except Exception as exc:
             log.error("could not even answer: %s", exc.__class__.__name__)
 
-    def _queue_answer(self, event: IncomingEvent, payload: dict) -> None:
+    def queue_answers(self, event: IncomingEvent, payloads: list[dict]) -> None:
+        """Queue answers to the event's sender on the direct lane (database thread)."""
         with self.db.uow() as uow:
             # find() only reads: the account row itself may be what another transaction holds.
             account = uow.accounts.find(event.user.platform, event.user.user_id) or \
                 uow.accounts.find_or_create(event.user, uow.people, self.config.bot.default_language)
-            uow.outbox.add(account.id, payload)
+            for payload in payloads:
+                uow.outbox.add(account.id, payload, lane=DIRECT)
+
+    async def send_direct(self, event: IncomingEvent, rendered: Rendered) -> None:
+        """Send one answer straight to the sender's chat, outside the outbox (raises when the
+        platform does not take it). Only for answers that need no record: see bot.unwritten."""
+        transport = self.worker.transports.get(event.user.platform)
+        if transport is None:
+            raise LookupError("transport offline")
+        await transport.send(event.user.address, replace(rendered, urgent=True))
 
     def _handle(self, event: IncomingEvent) -> list:
         """One whole transaction, run again from the start when it loses to a lock.

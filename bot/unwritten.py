@@ -24,7 +24,6 @@ only at their next message (nothing else of theirs exists yet).
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bot.events import IncomingEvent, Kind, Rendered
@@ -80,7 +79,7 @@ class UnwrittenAnswers:
             return False
         sent = await self._send(event, answers)
         if sent < len(answers):
-            await dbt.retrying(self._queue, event, [payload for payload, _ in answers[sent:]])
+            await dbt.retrying(self.app.queue_answers, event, [payload for payload, _ in answers[sent:]])
         self.count += 1
         log.info("database busy: a read-only command was answered without writing")
         return True
@@ -115,23 +114,13 @@ class UnwrittenAnswers:
 
     async def _send(self, event: IncomingEvent, answers: Answers) -> int:
         """Send in order; how many went out (the first refusal ends it: order is kept)."""
-        transport = self.app.worker.transports.get(event.user.platform)
         sent = 0
         for _, rendered in answers:
-            if transport is None:
-                break
             try:
-                await transport.send(event.user.address, replace(rendered, urgent=True))
+                await self.app.send_direct(event, rendered)
             except Exception as exc:
                 log.info("a read-only answer was not taken at once (%s); it is queued", exc.__class__.__name__)
                 break
             sent += 1
         self.app.worker.sent += sent
         return sent
-
-    def _queue(self, event: IncomingEvent, payloads: list[dict]) -> None:
-        app = self.app
-        with app.db.uow() as uow:
-            account = uow.accounts.find_or_create(event.user, uow.people, app.config.bot.default_language)
-            for payload in payloads:
-                uow.outbox.add(account.id, payload, lane=DIRECT)
