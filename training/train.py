@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from bench.safety import Post, load
+from moderation.crisis_combine import answers
 from moderation.crisis_model import MASK, Model, decode, encode, features, sigmoid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,7 +106,7 @@ def cross_scores(posts: list[Post], folds: int) -> list[float]:
     return scores
 
 
-def choose_thresholds(posts: list[Post], scores: list[float], rules: list[bool]) -> tuple[float, float, float, float]:
+def choose_thresholds(posts: list[Post], scores: list[float], rules: list[tuple[bool, bool]]) -> tuple[float, float, float, float]:
     """(answer_at, doubt_below, recall, false alarms): the most recall within the budget; on a tie
     the higher answer_at and the lower doubt_below (closer to the rules)."""
     best = (-1.0, 0.0, 1.0, 0.0)
@@ -113,8 +114,8 @@ def choose_thresholds(posts: list[Post], scores: list[float], rules: list[bool])
         answer_at = answer_tenths / 100
         for doubt_below in (0.0, 0.01, 0.02, 0.03, 0.05, 0.08):
             tp = fp = pos = neg = 0
-            for post, p, rule in zip(posts, scores, rules):
-                fired = (rule and p >= doubt_below) or p >= answer_at
+            for post, p, (rule, note) in zip(posts, scores, rules):
+                fired = answers(rule, note, p, len(post.text.split()), answer_at, doubt_below)
                 pos += post.crisis
                 neg += not post.crisis
                 tp += fired and post.crisis
@@ -126,12 +127,19 @@ def choose_thresholds(posts: list[Post], scores: list[float], rules: list[bool])
     return answer_at, doubt_below, recall, fa
 
 
+def _rules_reading(text: str, combine_rules, assess_where) -> tuple[bool, bool]:  # type: ignore[no-untyped-def]
+    """(the rules answer, the rules at least note) a post, without the model."""
+    first, where = assess_where(text)
+    tier = combine_rules(first, text, where)
+    return tier == 2, tier > 0
+
+
 def train(folds: int = 5, out=sys.stdout) -> bytes:  # type: ignore[no-untyped-def]
     from moderation.crisis import assess_where
     from moderation.crisis_combine import combine_rules
 
     posts, fresh = corpus()
-    rules = [combine_rules(tier, p.text, where) == 2 for p in posts for tier, where in [assess_where(p.text)]]
+    rules = [_rules_reading(p.text, combine_rules, assess_where) for p in posts]
     scores = cross_scores(posts, folds)
     pick = [i for i, f in enumerate(fresh) if f] or list(range(len(posts)))
     answer_at, doubt_below, recall, fa = choose_thresholds(
