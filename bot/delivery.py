@@ -51,8 +51,7 @@ def backoff(attempts: int) -> float:
 
 class OutboxWorker:
     def __init__(self, db: Database, transports: dict[str, Transport], renderer: Renderer, clock: Clock,
-                 *, concurrency: int = 16, batch: int = 100, bulk_batch: int | None = None,
-                 dbt: DbThread | None = None) -> None:
+                 *, concurrency: int = 16, batch: int = 100, dbt: DbThread | None = None) -> None:
         self.db = db
         self.dbt = dbt or DbThread(db)
         self.transports = transports
@@ -64,7 +63,7 @@ class OutboxWorker:
         # (claim, render set-up, record: ~13 ms on SQLite) that 100 a step paid three times as
         # often (bench.scale, 10,000 members: 2,041 -> 3,135 deliveries/s, measured side by side).
         # The direct lane keeps small steps, so an answer never waits behind a big one.
-        self.bulk_batch = bulk_batch if bulk_batch is not None else 3 * batch
+        self.bulk_batch = 3 * batch
         self._wake = {DIRECT: asyncio.Event(), BULK: asyncio.Event()}
         self._stopping = False
         self._addresses: dict[int, tuple[str, str]] = {}

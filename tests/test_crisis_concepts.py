@@ -66,7 +66,8 @@ def test_concepts_that_make_a_crisis_together_get_the_answer(rule: str, text: st
     assert assess(text) < 2                     # the phrase lists alone miss it
     tier, _, fired = concepts.evidence(text)
     assert tier == 2 and rule in fired
-    assert combine_rules(*assess_where(text)[:1], text, assess_where(text)[1]) == 2
+    first, where = assess_where(text)
+    assert combine_rules(first, text, where) == 2
     # The learned stage may lower it to a quiet note for the consultant when nearly sure it is
     # no crisis (moderation/crisis_combine.answers; "I doubt I will make it to easter", 0.079),
     # never to nothing.

@@ -24,7 +24,8 @@ import sys
 from pathlib import Path
 
 from bench.safety import Post, load
-from moderation.crisis_combine import answers
+from moderation.crisis import assess_where
+from moderation.crisis_combine import answers, combine_rules
 from moderation.crisis_model import MASK, Model, decode, encode, features, sigmoid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,7 +128,7 @@ def choose_thresholds(posts: list[Post], scores: list[float], rules: list[tuple[
     return answer_at, doubt_below, recall, fa
 
 
-def _rules_reading(text: str, combine_rules, assess_where) -> tuple[bool, bool]:  # type: ignore[no-untyped-def]
+def _rules_reading(text: str) -> tuple[bool, bool]:
     """(the rules answer, the rules at least note) a post, without the model."""
     first, where = assess_where(text)
     tier = combine_rules(first, text, where)
@@ -135,11 +136,8 @@ def _rules_reading(text: str, combine_rules, assess_where) -> tuple[bool, bool]:
 
 
 def train(folds: int = 5, out=sys.stdout) -> bytes:  # type: ignore[no-untyped-def]
-    from moderation.crisis import assess_where
-    from moderation.crisis_combine import combine_rules
-
     posts, fresh = corpus()
-    rules = [_rules_reading(p.text, combine_rules, assess_where) for p in posts]
+    rules = [_rules_reading(p.text) for p in posts]
     scores = cross_scores(posts, folds)
     pick = [i for i, f in enumerate(fresh) if f] or list(range(len(posts)))
     answer_at, doubt_below, recall, fa = choose_thresholds(
