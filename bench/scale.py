@@ -12,13 +12,14 @@ edit and delete of a post with all its copies (handler time, propagation rate); 
 other people, answered (sent by the running worker) while a post to everyone is drained, and
 (SQLite) while another process holds the write lock for 3 s, with how many got the "send it
 again" answer instead; the longest event-loop stall (a 10 ms heartbeat) over all of it, and
-per scenario; rows and file size before and after retention; and on PostgreSQL one vs two
+per scenario; the full garbage collections (count, longest); rows and file size before and after retention; and on PostgreSQL one vs two
 processes draining the same backlog (each row exactly once).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import random
 import statistics
@@ -135,6 +136,34 @@ class Heartbeat:
     def stop(self) -> None:
         if self._task:
             self._task.cancel()
+
+
+class Collections:
+    """Full (generation 2) garbage collections during the run: how many, the longest, and
+    how many objects the collector tracked then. A full collection holds the GIL, so on any
+    thread it stalls the loop; this tells a stall made of them from one made of our code."""
+
+    def __init__(self) -> None:
+        self.full = 0
+        self.longest = 0.0
+        self.tracked = 0
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        self.full += 1
+        self.longest = max(self.longest, time.perf_counter() - self._started)
+
+    def start(self) -> None:
+        gc.callbacks.append(self._callback)
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._callback)
+        self.tracked = len(gc.get_objects())
 
 
 async def say(rt: Runtime, i: int, text: str) -> float:
@@ -267,8 +296,9 @@ async def run(members: int, posts: int, threads: int, url: str, rounds: int = 20
     freeze_startup_objects()        # as Runtime.start does (the benchmark does not start it)
     r: dict = {"members": members, "posts": posts}
     r["start_s"], r["rss_mib"] = start_to_ready(url) if members >= 1000 else (0.0, 0.0)
-    beat = Heartbeat()
+    beat, collections = Heartbeat(), Collections()
     beat.start()
+    collections.start()
     r["latency_ms"] = await latencies(rt, rounds)
     beat.mark("latencies")
     mem: LeanTransport = rt.transports["memory"]
@@ -300,6 +330,8 @@ async def run(members: int, posts: int, threads: int, url: str, rounds: int = 20
     r["sends"], r["deliveries_rows"] = mem.sends, counts(rt)[0]
     beat.mark("/help under load")
     beat.stop()
+    collections.stop()
+    r["collections"] = (collections.full, collections.longest * 1000, collections.tracked)
     r["stall_phases"] = beat.phases
     r["stall_ms"] = max(beat.worst * 1000, *(r[k]["stall_ms"] for k in ("help_fanout", "help_locked") if k in r))
     r["rows_before"], r["size_before"] = counts(rt), db_size(rt, url)
@@ -438,6 +470,9 @@ def report(r: dict, backend: str) -> None:
               f"(loop stall {h['stall_ms']:.0f} ms; {h['busy']} of {h['asked']} told to send it again)")
     print(f"longest loop stall    {r['stall_ms']:.0f} ms (10 ms heartbeat, whole run; target <= 50); by phase: "
           + ", ".join(f"{name} {ms:.0f}" for name, ms in r["stall_phases"].items()))
+    full, longest, tracked = r["collections"]
+    print(f"full collections      {full}, longest {longest:.0f} ms ({tracked} objects tracked "
+          f"outside the start-up freeze at the end)")
     print(f"deliveries/outbox rows {r['rows_before']} -> {r['rows_after']} after retention; "
           f"database {r['size_before'] / 2**20:.1f} MiB -> {r['size_after'] / 2**20:.1f} MiB")
 

@@ -197,6 +197,8 @@ class OutboxWorker:
         if not claimed:
             return [], 0
         owners = uow.accounts.load([c.account_id for c in claimed])
+        targets = uow.deliveries.targets([c.target_delivery_id for c in claimed
+                                          if c.op in ("edit", "delete") and c.target_delivery_id])
         cache: dict = {}
         self.renderer.prefetch(uow, [person for _, person in owners.values()], cache)
         behind: list[int] = []
@@ -205,7 +207,7 @@ class OutboxWorker:
                 behind.append(item.id)
                 continue
             try:
-                job = self._job(uow, item, owners.get(item.account_id), cache)
+                job = self._job(uow, item, owners.get(item.account_id), cache, targets)
             except Exception:   # a rendering bug must not block the others; retried later
                 log.exception("outbox item %d could not be prepared", item.id)
                 uow.outbox.retry_later(item.id, backoff(item.attempts), "prepare-failed")
@@ -245,8 +247,12 @@ class OutboxWorker:
         while self._inflight:
             await asyncio.gather(*list(self._inflight))
 
-    def _job(self, uow: UnitOfWork, item: Claimed, owner: tuple | None, cache: dict) -> Job | object | None:
-        """The prepared send, None when there is nothing to send any more, or HELD."""
+    def _job(self, uow: UnitOfWork, item: Claimed, owner: tuple | None, cache: dict,
+             targets: dict[int, tuple[str, bool]]) -> Job | object | None:
+        """The prepared send, None when there is nothing to send any more, or HELD.
+        ``targets``: the copies the batch's edits and deletes change, looked up at once (one
+        statement per copy, thousands in a step, starved the event loop of the GIL: each
+        releases and takes it back before a waiting thread gets its turn)."""
         if owner is None:
             return None
         account, person = owner
@@ -256,10 +262,10 @@ class OutboxWorker:
         platform, address = self._address(uow, account)
         target = None
         if item.op in ("edit", "delete"):
-            delivery = uow.deliveries.get(item.target_delivery_id or 0)
-            if delivery is None or delivery.deleted:
+            found = targets.get(item.target_delivery_id or 0)
+            if found is None or found[1]:        # gone, or already deleted
                 return None
-            target = delivery.platform_message_id
+            target = found[0]
         rendered = None
         if item.op in ("send", "edit"):
             rendered = self.renderer.render(uow, item, account, person, cache)
@@ -283,6 +289,7 @@ class OutboxWorker:
     def _apply(self, outcomes: list[Outcome]) -> None:
         deliveries: list[dict] = []
         done: list[int] = []
+        deleted: list[int] = []          # copies now gone (one statement for all)
         sent = failed = 0        # counted once committed: a transaction may be run again
         with self.db.uow() as uow:
             # First: rows not tried are back in line, so that a delay or hold of their
@@ -303,7 +310,7 @@ class OutboxWorker:
                                            "post_id": item.post_id, "platform_message_id": out.message_id,
                                            "full": bool(out.job.rendered and out.job.rendered.shows_post)})
                     elif item.op == "delete" and item.target_delivery_id:
-                        uow.deliveries.mark_deleted(item.target_delivery_id)
+                        deleted.append(item.target_delivery_id)
                     sent += 1
                 elif out.status == "rate":
                     uow.outbox.retry_later(item.id, out.delay, out.error, count_attempt=False)
@@ -316,7 +323,7 @@ class OutboxWorker:
                     log.info("outbox: account %d is unreachable; its deliveries are kept", item.account_id)
                 elif out.status == "gone":
                     if item.target_delivery_id:
-                        uow.deliveries.mark_deleted(item.target_delivery_id)
+                        deleted.append(item.target_delivery_id)
                     uow.outbox.finish(item.id, "gone")
                 elif out.status == "refused":
                     uow.outbox.finish(item.id, out.error[:64])
@@ -329,6 +336,7 @@ class OutboxWorker:
                                     "%d minutes", item.id, item.attempts, out.error, MAX_BACKOFF // 60)
                     uow.outbox.retry_later(item.id, backoff(item.attempts), out.error[:64])
             uow.deliveries.record_many(deliveries)
+            uow.deliveries.mark_deleted_many(deleted)
             uow.outbox.finish_many(done)
             uow.outbox.blank_payloads([o.job.item.id for o in outcomes
                                        if o.status == "sent" and o.job.item.kind in ("msg", "reveal")])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Awaitable, Callable
@@ -44,25 +45,36 @@ async def send_runs(runs: list[list[Job]], send: Callable[[Job], Awaitable[Outco
     and record outcomes as they come in, not once per batch: after a crash, every copy the
     platform confirmed must already be recorded, or it would be sent again. Whatever has
     arrived when the recorder gets its turn is one record, so a run of quick sends (a page
-    of ``read``) costs one transaction and slow sends are recorded one by one."""
-    semaphore = asyncio.Semaphore(concurrency)
+    of ``read``) costs one transaction and slow sends are recorded one by one.
+
+    ``concurrency`` senders take the runs in turn, and each lets the loop run between two
+    sends. A send that completes without waiting (the console, a platform answering from
+    its buffer) would otherwise hand the loop a whole batch in one go: one task per run
+    made 300 sends in one loop iteration, 30-70 ms in which no update was read and no
+    timer fired (bench.scale's heartbeat). Now an iteration holds at most ``concurrency``
+    sends."""
+    waiting = deque(runs)
     arrived: list[Outcome] = []
     signal = asyncio.Event()
 
-    async def send_run(run: list[Job]) -> None:
+    async def sender() -> None:
         try:
-            async with semaphore:
+            while waiting:
+                run = waiting.popleft()
                 for index, job in enumerate(run):
                     outcome = await send(job)
                     arrived.append(outcome)
-                    signal.set()
-                    if outcome.status in ENDS_RUN:      # what follows waits for this one
+                    ended = outcome.status in ENDS_RUN      # what follows waits for this one
+                    if ended:   # in the same record, so the recipient's delay or hold applies
                         arrived.extend(Outcome(later, "back") for later in run[index + 1:])
-                        return
+                    signal.set()
+                    await asyncio.sleep(0)
+                    if ended:
+                        break
         finally:
             signal.set()
 
-    tasks = [asyncio.ensure_future(send_run(run)) for run in runs]
+    tasks = [asyncio.ensure_future(sender()) for _ in range(min(concurrency, len(runs)))]
     while True:
         if arrived:
             outcomes = arrived[:]

@@ -405,9 +405,6 @@ class Deliveries(_Repo):
                 row.update(sent_at=now, deleted=False)
             self.s.execute(insert(Delivery), rows)
 
-    def get(self, delivery_id: int) -> Delivery | None:
-        return self.s.get(Delivery, delivery_id)
-
     def by_message(self, account_id: int, message_id: str) -> Delivery | None:
         return self.s.scalar(select(Delivery).where(Delivery.account_id == account_id,
                                                     Delivery.platform_message_id == message_id))
@@ -416,8 +413,21 @@ class Deliveries(_Repo):
         return list(self.s.scalars(select(Delivery).where(Delivery.post_id == post_id,
                                                           Delivery.deleted.is_(False)).order_by(Delivery.id)))
 
-    def mark_deleted(self, delivery_id: int) -> None:
-        self.s.execute(update(Delivery).where(Delivery.id == delivery_id).values(deleted=True))
+    def targets(self, delivery_ids: list[int]) -> dict[int, tuple[str, bool]]:
+        """Platform message id and deleted flag of each copy, in one statement (an edit or
+        delete reaches thousands of copies in one step)."""
+        found: dict[int, tuple[str, bool]] = {}
+        for start in range(0, len(delivery_ids), CHUNK):
+            chunk = delivery_ids[start:start + CHUNK]
+            rows = self.s.execute(select(Delivery.id, Delivery.platform_message_id, Delivery.deleted)
+                                  .where(Delivery.id.in_(chunk)))
+            found.update((row.id, (row.platform_message_id, row.deleted)) for row in rows)
+        return found
+
+    def mark_deleted_many(self, delivery_ids: list[int]) -> None:
+        for start in range(0, len(delivery_ids), CHUNK):
+            self.s.execute(update(Delivery).where(Delivery.id.in_(delivery_ids[start:start + CHUNK]))
+                           .values(deleted=True).execution_options(synchronize_session=False))
 
     def purge_older_than(self, cutoff: datetime, batch: int = CHUNK) -> int:
         """Copies sent before ``cutoff`` can no longer be edited, deleted or replied to through

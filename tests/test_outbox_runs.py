@@ -3,14 +3,17 @@
 sends them one after another and records them together."""
 from __future__ import annotations
 
+import asyncio
 import json
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import event, select
 
 from bot.clock import FakeClock
+from bot.delivery_runs import Job, Outcome, send_runs
 from bot.transports.base import MemoryTransport, RetryAfter, TransientError, Unreachable
-from storage.models import OutboxItem
+from storage.models import Delivery, OutboxItem
 from storage.repo import BULK, DIRECT
 from tests.harness import Harness
 from tests.test_outbox_claim import _accounts, _assert_heads, _walk
@@ -189,3 +192,58 @@ async def test_a_fan_out_looks_up_its_recipients_memberships_once_per_batch(make
     assert "a post for everyone" in h.inbox("u5")[-1]
     memberships = [s for s in statements if s.lstrip().startswith("SELECT") and "FROM members" in s]
     assert len(memberships) <= 3, len(memberships)        # it was two per copy (23 here)
+
+
+async def test_an_edit_and_a_delete_reach_all_copies_with_a_few_statements_per_step(make_runtime) -> None:
+    """The copies an edit or delete changes are looked up, and marked deleted, for the whole
+    step at once. One statement per copy (thousands in a step) kept the database thread
+    releasing and retaking the GIL, and the event loop waited 50-90 ms for its turn."""
+    rt = make_runtime()
+    h = Harness(rt)
+    for i in range(12):
+        await h.onboard(f"u{i}", f"Tree{i}")
+    await h.say("u0", "/new Evenings\nfirst words")
+    statements: list[str] = []
+    event.listen(rt.db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    for command in ("/edit p1 better words", "/delete p1"):
+        statements.clear()
+        await h.say("u0", command)
+        per_copy = [s for s in statements if "deliveries" in s and "deliveries.id =" in s]
+        assert len(per_copy) <= 2, per_copy          # it was one per copy (11 here, each time)
+    for i in range(1, 12):
+        (copy,) = [m for m in h.transport("memory").sent[f"u{i}"] if "p1" in m.text]
+        assert copy.deleted and "better words" in copy.text and "first words" in copy.edits[0]
+    with rt.db.uow() as uow:
+        copies = list(uow.session.scalars(select(Delivery).where(Delivery.post_id == 1)))
+    assert copies and all(d.deleted for d in copies)
+
+
+async def test_sends_that_complete_at_once_leave_the_loop_free_between_them() -> None:
+    """A batch of sends that need no waiting (the console, a platform answering from its
+    buffer) goes out a few at a time per turn of the event loop, so updates are read and
+    timers fire meanwhile; one task per run sent the whole batch (300) in one turn."""
+    sent = 0
+    most_in_one_turn = 0
+
+    async def send(job: Job) -> Outcome:
+        nonlocal sent
+        sent += 1
+        return Outcome(job, "sent", message_id=str(sent))
+
+    async def record(outcomes: list[Outcome]) -> None:
+        pass
+
+    async def turns() -> None:
+        nonlocal most_in_one_turn
+        before = sent
+        while sent < 300:
+            await asyncio.sleep(0)
+            most_in_one_turn = max(most_in_one_turn, sent - before)
+            before = sent
+
+    runs = [[Job(SimpleNamespace(), "memory", f"u{n}", None, None)] for n in range(300)]
+    watcher = asyncio.ensure_future(turns())
+    await send_runs(runs, send, record, concurrency=16)
+    await watcher
+    assert sent == 300
+    assert most_in_one_turn <= 2 * 16, most_in_one_turn
