@@ -36,7 +36,7 @@ from bot.clock import SystemClock
 from bot.config import CommunityConfig, Config, GroupConfig
 from bot.dbthread import freeze_startup_objects
 from bot.events import IncomingEvent, Kind, PlatformUser
-from bot.lifecycle import Runtime, build_runtime
+from bot.lifecycle import Runtime, build_runtime, load_lazy_tables
 from bench.lean_transport import LeanTransport
 from storage.models import Delivery, Member, OutboxItem, Post, Thread
 from storage.seed import seed_members
@@ -293,7 +293,7 @@ async def run(members: int, posts: int, threads: int, url: str, rounds: int = 20
     steps = Steps()
     steps.attach(rt.db.engine)
     seed(rt, members, posts, threads)
-    freeze_startup_objects()        # as Runtime.start does (the benchmark does not start it)
+    freeze_startup_objects(lambda: load_lazy_tables(rt.config))   # as Runtime.start does
     r: dict = {"members": members, "posts": posts}
     r["start_s"], r["rss_mib"] = start_to_ready(url) if members >= 1000 else (0.0, 0.0)
     beat, collections = Heartbeat(), Collections()

@@ -125,13 +125,16 @@ def _in_thread(wait_ms: int, read_only: bool, fn: Callable[..., T], *args: Any) 
 _frozen = False
 
 
-def freeze_startup_objects() -> None:
+def freeze_startup_objects(load: Callable[[], None] | None = None) -> None:
     """Once a process has started (modules, config, catalogues loaded), move what is alive
     into the collector's permanent generation, so a full collection later walks only what
-    the running bot made since (tens of ms less per collection, on the loop too)."""
+    the running bot made since (tens of ms less per collection, on the loop too). ``load``
+    first loads what would otherwise be loaded on first use (bot.lifecycle)."""
     global _frozen
     if _frozen:            # once: tests start many runtimes in one process
         return
     _frozen = True
+    if load is not None:
+        load()
     gc.collect()
     gc.freeze()

@@ -61,6 +61,8 @@ class I18n:
             lang: _load(directory / lang / "LC_MESSAGES", lang) for lang in LANGUAGES
         }
         self._locales = {lang: Locale.parse(lang) for lang in LANGUAGES}
+        for locale in self._locales.values():
+            locale.plural_form(1)      # loads the locale's data now, not at the first plural
 
     def has(self, key: str) -> bool:
         return key in self.catalogues[FALLBACK]

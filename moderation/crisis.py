@@ -362,7 +362,11 @@ def combined_tier(text: str, extra: tuple[str, ...] = ()) -> int:
 
 
 def extra_words(ctx) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
-    words = ctx.config.safety.crisis_words
+    return configured_words(ctx.config.safety.crisis_words)
+
+
+def configured_words(words: dict[str, list[str]]) -> tuple[str, ...]:
+    """``safety.crisis_words`` (per language) as the one tuple the lexicon is built with."""
     return tuple(w for lang in sorted(words) for w in words[lang])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -229,3 +230,25 @@ async def test_a_read_only_command_that_writes_after_all_waits_its_turn(make_run
     with h.rt.db.uow() as uow:
         assert {p.notify for p in uow.session.scalars(select(Person))} >= {"mentions"}
     assert sum("write to you in English" in t for t in h.inbox("ann")) == 1
+
+
+def test_a_started_bot_has_its_tables_loaded_and_frozen(tmp_path: Path) -> None:
+    """The checks' tables (phrase lists, crisis model, names, places) and the confusables
+    table are loaded when the bot starts, before what is alive is frozen out of the garbage
+    collector's view: the first post does not wait for them, and no full collection walks
+    them. The confusables package itself is not imported (its JSON mapping is 10,000 lists
+    nothing here uses)."""
+    code = (
+        "import asyncio, gc, sys\n"
+        "from bench.scale import make_runtime\n"
+        "rt = make_runtime(sys.argv[1])\n"
+        "asyncio.run(rt.start(scheduler=False, worker=False))\n"
+        "from moderation.crisis_model import shipped\n"
+        "from moderation.disclosure_detect import name_lists\n"
+        "from moderation.crisis_concepts import lexicon\n"
+        "from bot.unicode_text import _prototypes\n"
+        "loaded = [f.cache_info().currsize for f in (shipped, name_lists, lexicon, _prototypes)]\n"
+        "print(loaded, gc.get_freeze_count() > 0, 'confusables' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code, f"sqlite:///{tmp_path / 'start.db'}"], check=True,
+                         capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.split("\n")[-2] == "[1, 1, 1, 1] True False", out.stdout
