@@ -32,9 +32,9 @@ CONCEPTS = ("death", "selfharm", "method", "pills", "amount", "stash", "acquire"
             # preparing to be found, medicine kept back, absent from a day ahead, a pet rehomed, a
             # deadline, a secret kept, what is left for others
             "plan", "plan2", "found", "hoard", "absent", "occasion", "rehome", "deadline", "secret", "legacy",
-            "afterwards", "enclosed", "engine", "withheld", "hidden", "done", "boxes", "swallow")
+            "afterwards", "enclosed", "engine", "withheld", "hidden", "done", "boxes", "swallow", "ingested")
 CONTEXT = ("idiom", "negation", "third", "fear", "past", "recovered", "fiction", "help_other", "routine",
-           "return", "away", "plural", "safekeeping")
+           "drink", "return", "away", "plural", "safekeeping")
 GAP, END = "…", "$"
 # Concepts an everyday use undoes ("rope for the boat", "gave my bike away, I got a new one").
 EVERYDAY = {"method", "pills", "acquire", "at_hand", "disposal", "prepare", "place", "go", "blade",
@@ -43,6 +43,9 @@ EVERYDAY = {"method", "pills", "acquire", "at_hand", "disposal", "prepare", "pla
 # dog on sunday", "he'll need them after this weekend").
 ANY_SUBJECT = {"near", "present", "deadline", "secret", "rehome", "legacy", "occasion", "afterwards", "hidden",
                "at_hand"}
+# A drink is an everyday purpose ("a coffee on the bridge"), except beside pills: alcohol with
+# an amount of them is a danger, not a use.
+WITH_DRINK = {"pills", "method", "boxes"}
 # Concepts a way back undoes ("my last post before the holidays, see you in January").
 RETURNABLE = {"farewell", "lastpost", "finality", "disposal", "settled"}
 # A mention of these that was undone is still worth a quiet note (tier 1).
@@ -292,6 +295,10 @@ class _Facts:
 SCOPES = {"other", "negated", "recovered", "returns", "purpose"}
 
 
+def routine_in(here: set[str], sections: tuple[str, ...]) -> bool:
+    return any(r in here for r in sections)
+
+
 def _undone_by(c: Span, f: _Facts) -> str:
     """The reason a concept does not count, or "" when it counts."""
     words, here = f.clause_words[c.clause], {s for n, s in f.clause_has if n == c.clause}
@@ -303,9 +310,10 @@ def _undone_by(c: Span, f: _Facts) -> str:
         return "other"                                    # "how can I help my friend, he bought a rope"
     if c.clause in f.told and "near" not in here:
         return "told"                                     # "years ago …", not "… and tonight"
-    if c.section in EVERYDAY and "routine" in here or c.section in ("method", "pills", "means") and _purpose(words, c):
+    routine = ("routine",) if c.section in WITH_DRINK else ("routine", "drink")
+    if c.section in EVERYDAY and routine_in(here, routine) or c.section in ("method", "pills", "means") and _purpose(words, c):
         return "purpose"                                  # "rope for the climbing gym", "pills for my headache"
-    if c.section in EVERYDAY and c.section != "rehome" and f.around(c.clause, "routine"):
+    if c.section in EVERYDAY and c.section != "rehome" and any(f.around(c.clause, r) for r in routine):
         return "everyday"                                 # an everyday word in the clause next to it
     if c.section == "legacy" and f.around(c.clause, "safekeeping"):
         return "purpose"                                  # "my passwords in case something happens on the flight"

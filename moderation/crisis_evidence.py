@@ -26,6 +26,8 @@ RULES: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     ("method+at_hand", "method", ("at_hand",), True),
     ("method+prepare", "method", ("prepare", "ready"), True),
     ("method+urge", "method", ("urge", "finality", "hopeless", "death", "do_it"), False),
+    # an amount of pills already taken: an overdose now, whatever else the post says
+    ("method+ingested", "method", ("ingested",), True),
     ("selfharm+again", "selfharm", ("again", "near"), True),
     ("selfharm+urge", "selfharm", ("urge", "ready", "at_hand", "future"), False),
     ("death+hopeless", "death", ("hopeless", "ready"), True),
@@ -75,14 +77,14 @@ TWICE = {"plan+reason": "plan", "disposal+final": "disposal",
 
 
 def _pills_as_method(reading: Reading, text: str) -> bool:
-    """Pills are every day's; with an amount, a stash or a search they are a method — and
+    """Pills are every day's; with an amount (boxes of them too), a stash or a search they are a method — and
     counted, stored up or a deadly dose they are a plan (returned True)."""
     pills = [s for s in reading.live if s.section == "pills"]
     if not pills:
         return False
     many = any(w.isdigit() and 10 <= int(w) < 1000 for w in tokens(text))     # "43. should be enough"
     laid_out = reading.has("at_hand") and reading.has("ready", "near", "finality", "hopeless", "urge", "covert")
-    if many or laid_out or reading.has("amount", "acquire", "prepare", "stash"):
+    if many or laid_out or reading.has("amount", "acquire", "prepare", "stash", "boxes"):    # "2 brett imovane"
         reading.live.extend(Span("method", p.clause, p.start, p.end) for p in pills)
     return reading.has("stash") or many and reading.has("amount", "acquire", "again")
 

@@ -57,6 +57,9 @@ RULES = [
     ("rehome+reason", "kusina mi henter hunden min før torsdag, ingen vet hvorfor"),
     ("legacy+reason", "left my bank details and passwords on the desk for when I'm gone"),
     ("engine+enclosed", "the garage is shut and the engine is running"),
+    # medicines by name, an amount, already taken: an overdose now
+    ("method+ingested", "necked the rest of my quetiapine with some vodka"),
+    ("method+ingested", "har tatt tre brett zopiklon, blir så søvnig"),
     ("engine+enclosed", "garasjeporten er lukket og motoren går"),
 ]
 
@@ -82,7 +85,10 @@ def test_each_part_alone_is_not_a_crisis() -> None:
                  "har sluttet å ta tablettene sammen med legen", "vi gir bort katten fordi vi flytter",
                  "picked up some milk from the store", "the rope is long", "har skaffet meg ny jakke",
                  "i morgen er det fredag", "gave my plants to the neighbour", "counted my coins",
-                 "takk for alt", "on the roof of the car", "when nobody is home i read"):
+                 "takk for alt", "on the roof of the car", "when nobody is home i read",
+                 "does anyone else get so tired on quetiapine?", "tok to paracet for hodepinen",
+                 "the pharmacist sorted my sertraline into a weekly box", "har tatt lithium i ti år nå",
+                 "had a glass of wine with my sertraline, is that ok?", "took the bus and then the train"):
         assert concepts.assess(text) < 2, text
 
 
@@ -117,6 +123,12 @@ PAIRS = [(kind, crisis, undone) for kind, pairs in SUPPRESSED.items() for crisis
 def test_a_clear_signal_undoes_the_concept(kind: str, crisis: str, undone: str) -> None:
     assert concepts.assess(crisis) == 2
     assert concepts.assess(undone) < 2
+
+
+def test_a_drink_is_an_everyday_use_except_beside_an_amount_of_pills() -> None:
+    assert concepts.assess("sitting on the bridge with a beer watching the sunset") < 2
+    assert concepts.assess("drakk vin og svelget resten av sertralinen") == 2
+    assert concepts.assess("drakk vin og tok to paracet for hodepinen") < 2
 
 
 def test_an_undone_method_or_death_is_still_a_quiet_note() -> None:
