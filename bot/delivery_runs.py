@@ -52,7 +52,7 @@ async def send_runs(runs: list[list[Job]], send: Callable[[Job], Awaitable[Outco
     its buffer) would otherwise hand the loop a whole batch in one go: one task per run
     made 300 sends in one loop iteration, 30-70 ms in which no update was read and no
     timer fired (bench.scale's heartbeat). Now an iteration holds at most ``concurrency``
-    sends."""
+    runs (a fan-out's runs are one message each)."""
     waiting = deque(runs)
     arrived: list[Outcome] = []
     signal = asyncio.Event()
@@ -64,13 +64,13 @@ async def send_runs(runs: list[list[Job]], send: Callable[[Job], Awaitable[Outco
                 for index, job in enumerate(run):
                     outcome = await send(job)
                     arrived.append(outcome)
-                    ended = outcome.status in ENDS_RUN      # what follows waits for this one
-                    if ended:   # in the same record, so the recipient's delay or hold applies
-                        arrived.extend(Outcome(later, "back") for later in run[index + 1:])
                     signal.set()
-                    await asyncio.sleep(0)
-                    if ended:
+                    if outcome.status in ENDS_RUN:      # what follows waits for this one
+                        arrived.extend(Outcome(later, "back") for later in run[index + 1:])
                         break
+                # the loop's turn between runs, not within one: a run (a page of ``read``)
+                # is a few messages to one person and stays one record
+                await asyncio.sleep(0)
         finally:
             signal.set()
 
