@@ -22,6 +22,7 @@ RULES = [
     ("method+urge", "tenker på å hoppe foran et tog"),
     ("selfharm+again", "burned myself again last night"),
     ("selfharm+again", "brant meg igjen i går"),
+    ("selfharm+again", "kutta opp armen for et kvarter siden, det slutter ikke å blø"),   # the arm, not "meg"
     ("selfharm+urge", "want to sh so bad"),
     ("death+context", "tonight i finally end it"),
     ("death+context", "i morgen gjør jeg endelig slutt på det"),
@@ -88,7 +89,8 @@ def test_each_part_alone_is_not_a_crisis() -> None:
                  "takk for alt", "on the roof of the car", "when nobody is home i read",
                  "does anyone else get so tired on quetiapine?", "tok to paracet for hodepinen",
                  "the pharmacist sorted my sertraline into a weekly box", "har tatt lithium i ti år nå",
-                 "had a glass of wine with my sertraline, is that ok?", "took the bus and then the train"):
+                 "had a glass of wine with my sertraline, is that ok?", "took the bus and then the train",
+                 "skar opp brødet og smurte matpakke", "kuttet håret kort i dag"):
         assert concepts.assess(text) < 2, text
 
 
