@@ -18,8 +18,10 @@ The database steps (claim and render, record, recover) run in the runtime's data
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
+import threading
 import time
 from datetime import datetime, timedelta
 
@@ -51,9 +53,17 @@ def backoff(attempts: int) -> float:
 
 class OutboxWorker:
     def __init__(self, db: Database, transports: dict[str, Transport], renderer: Renderer, clock: Clock,
-                 *, concurrency: int = 16, batch: int = 100, dbt: DbThread | None = None) -> None:
+                 *, concurrency: int = 16, batch: int = 100, dbt: DbThread | None = None,
+                 bulk_dbt: DbThread | None = None) -> None:
         self.db = db
         self.dbt = dbt or DbThread(db)
+        # With PostgreSQL the bulk lane has a database thread of its own (bot.lifecycle): its
+        # steps (300 recipients claimed, rendered and recorded) took 100-150 ms there, and an
+        # answer's transaction queued behind them (/help p99 during a 10,000-member drain
+        # 398 ms). Several processes already share one PostgreSQL outbox, so two threads add no
+        # new kind of concurrency. SQLite keeps one thread: one writer.
+        self._dbts = {DIRECT: self.dbt, BULK: bulk_dbt or self.dbt}
+        self._lock = threading.RLock()        # _unrecorded and the counters, shared by those threads
         self.transports = transports
         self.renderer = renderer
         self.clock = clock
@@ -101,22 +111,23 @@ class OutboxWorker:
     # -- one batch -------------------------------------------------------------
     async def process_lane(self, lane: int) -> int:
         """Claim, render, send and record one batch of a lane. Returns how many were claimed."""
-        if not await self.dbt.run(self._flush_unrecorded):
+        dbt = self._dbts[lane]
+        if not await dbt.run(self._flush_unrecorded):
             raise OutcomesUnrecorded()   # claiming more now would only pile up unrecorded work
-        runs, done_early = await self.dbt.retrying(self._prepare, lane)
+        runs, done_early = await dbt.retrying(self._prepare, lane)
         if not runs:
             return done_early
-        await send_runs(runs, self._send, self._record, self.concurrency)
+        await send_runs(runs, self._send, functools.partial(self._record, dbt=dbt), self.concurrency)
         return sum(len(run) for run in runs) + done_early
 
-    async def _record(self, outcomes: list[Outcome]) -> None:
+    async def _record(self, outcomes: list[Outcome], dbt: DbThread | None = None) -> None:
+        dbt = dbt or self.dbt
         try:
-            await self.dbt.retrying(self._apply_safely, outcomes)
+            await dbt.retrying(self._apply_safely, outcomes)
         except Exception as exc:     # still losing to another process's lock: the next round
             log.warning("outbox: %d outcomes wait for a busy database (%s)", len(outcomes),
                         exc.__class__.__name__)
-            # kept from the database thread, which alone changes the list (no lost update)
-            await self.dbt.run(lambda: self._unrecorded.extend(outcomes))
+            await dbt.run(self._keep_unrecorded, outcomes)
 
     def _apply_safely(self, outcomes: list[Outcome]) -> None:
         """A failure to record one outcome must not leave the others 'sending' forever.
@@ -138,7 +149,7 @@ class OutboxWorker:
             try:
                 self._apply_safely([outcome])
             except Exception:        # a lock part-way through: the rest waits for the next round
-                self._unrecorded.extend(outcomes[n:])
+                self._keep_unrecorded(outcomes[n:])
                 return
 
     def _record_failed(self, outcome: Outcome, exc: Exception) -> None:
@@ -161,20 +172,26 @@ class OutboxWorker:
             except Exception as exc:
                 log.error("outbox item %d: retry could not be recorded either: %s", outcome.job.item.id,
                           exc.__class__.__name__)
-        self._unrecorded.append(outcome)
+        self._keep_unrecorded([outcome])
+
+    def _keep_unrecorded(self, outcomes: list[Outcome]) -> None:
+        """Called in a database thread (never on the loop): the next round records them first."""
+        with self._lock:
+            self._unrecorded.extend(outcomes)
 
     def _flush_unrecorded(self) -> bool:
         """Record what an earlier round could not. False while the database still refuses."""
-        if not self._unrecorded:
-            return True
-        pending, self._unrecorded = self._unrecorded, []
-        try:
-            self._apply(pending)
-        except Exception as exc:
-            self._unrecorded = pending + self._unrecorded
-            log.warning("outbox: %d outcomes still wait to be recorded (%s)", len(self._unrecorded),
-                        exc.__class__.__name__)
-            return False
+        with self._lock:
+            if not self._unrecorded:
+                return True
+            pending, self._unrecorded = self._unrecorded, []
+            try:
+                self._apply(pending)
+            except Exception as exc:
+                self._unrecorded = pending + self._unrecorded
+                log.warning("outbox: %d outcomes still wait to be recorded (%s)", len(self._unrecorded),
+                            exc.__class__.__name__)
+                return False
         log.info("outbox: recorded %d outcomes that had waited for the database", len(pending))
         return True
 
@@ -344,8 +361,9 @@ class OutboxWorker:
             for out in outcomes:
                 if out.status == "sent" and out.job.item.op == "send" and out.job.item.post_id:
                     self._catch_up(uow, out, posts)
-        self.sent += sent
-        self.failed += failed
+        with self._lock:
+            self.sent += sent
+            self.failed += failed
 
     def _catch_up(self, uow: UnitOfWork, out: Outcome, posts: dict) -> None:
         """A copy that was on its way while its post was edited or deleted missed that change
@@ -414,7 +432,7 @@ class OutboxWorker:
                 if self.db.is_postgres and time.monotonic() - self._last_recovery > RECOVERY_INTERVAL:
                     self._last_recovery = time.monotonic()
                     await self.dbt.retrying(self.recover)     # another process may have died mid-send
-                next_due = await self.dbt.run(self._next_due, lane)
+                next_due = await self._dbts[lane].run(self._next_due, lane)
                 if next_due is not None:
                     wait = max(0.0, min(wait, (as_utc(next_due) - self.clock.now()).total_seconds()))
             except Exception:
