@@ -13,22 +13,21 @@ Direct answers (lane 0) and bulk fan-out (lane 1) have their own loops, so an an
 a person never waits behind a fan-out batch.
 
 The database steps (claim and render, record, recover) run in the runtime's database thread
-(bot.dbthread); only the sends run on the event loop.
+(bot.dbthread); only the sends run on the event loop. What an outcome means for the outbox and the delivery records is bot.delivery_record.
 """
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import secrets
-import threading
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bot.clock import Clock, as_utc
 from bot.dbthread import DbThread
+from bot.delivery_record import backoff, record_outcomes
 from bot.delivery_runs import Job, Outcome, send_one, send_runs
 from bot.render import Renderer
 from bot.transports.base import Transport
@@ -37,8 +36,6 @@ from storage import post_changes
 from storage.repo import BULK, DIRECT, RUN, Claimed, Database, UnitOfWork
 
 log = logging.getLogger(__name__)
-LONG_OUTAGE_ATTEMPTS = 20
-MAX_BACKOFF = 900
 HELD = object()
 RECOVERY_INTERVAL = 60.0
 
@@ -47,23 +44,11 @@ class OutcomesUnrecorded(Exception):
     """Outcomes of an earlier batch could not be recorded yet (the database is away)."""
 
 
-def backoff(attempts: int) -> float:
-    return min(2.0 ** attempts, MAX_BACKOFF)
-
-
 class OutboxWorker:
     def __init__(self, db: Database, transports: dict[str, Transport], renderer: Renderer, clock: Clock,
-                 *, concurrency: int = 16, batch: int = 100, dbt: DbThread | None = None,
-                 bulk_dbt: DbThread | None = None) -> None:
+                 *, concurrency: int = 16, batch: int = 100, dbt: DbThread | None = None) -> None:
         self.db = db
         self.dbt = dbt or DbThread(db)
-        # With PostgreSQL the bulk lane has a database thread of its own (bot.lifecycle): its
-        # steps (300 recipients claimed, rendered and recorded) took 100-150 ms there, and an
-        # answer's transaction queued behind them (/help p99 during a 10,000-member drain
-        # 398 ms). Several processes already share one PostgreSQL outbox, so two threads add no
-        # new kind of concurrency. SQLite keeps one thread: one writer.
-        self._dbts = {DIRECT: self.dbt, BULK: bulk_dbt or self.dbt}
-        self._lock = threading.RLock()        # _unrecorded and the counters, shared by those threads
         self.transports = transports
         self.renderer = renderer
         self.clock = clock
@@ -111,23 +96,22 @@ class OutboxWorker:
     # -- one batch -------------------------------------------------------------
     async def process_lane(self, lane: int) -> int:
         """Claim, render, send and record one batch of a lane. Returns how many were claimed."""
-        dbt = self._dbts[lane]
-        if not await dbt.run(self._flush_unrecorded):
+        if not await self.dbt.run(self._flush_unrecorded):
             raise OutcomesUnrecorded()   # claiming more now would only pile up unrecorded work
-        runs, done_early = await dbt.retrying(self._prepare, lane)
+        runs, done_early = await self.dbt.retrying(self._prepare, lane)
         if not runs:
             return done_early
-        await send_runs(runs, self._send, functools.partial(self._record, dbt=dbt), self.concurrency)
+        await send_runs(runs, self._send, self._record, self.concurrency)
         return sum(len(run) for run in runs) + done_early
 
-    async def _record(self, outcomes: list[Outcome], dbt: DbThread | None = None) -> None:
-        dbt = dbt or self.dbt
+    async def _record(self, outcomes: list[Outcome]) -> None:
         try:
-            await dbt.retrying(self._apply_safely, outcomes)
+            await self.dbt.retrying(self._apply_safely, outcomes)
         except Exception as exc:     # still losing to another process's lock: the next round
             log.warning("outbox: %d outcomes wait for a busy database (%s)", len(outcomes),
                         exc.__class__.__name__)
-            await dbt.run(self._keep_unrecorded, outcomes)
+            # kept from the database thread, which alone changes the list (no lost update)
+            await self.dbt.run(self._keep_unrecorded, outcomes)
 
     def _apply_safely(self, outcomes: list[Outcome]) -> None:
         """A failure to record one outcome must not leave the others 'sending' forever.
@@ -175,23 +159,21 @@ class OutboxWorker:
         self._keep_unrecorded([outcome])
 
     def _keep_unrecorded(self, outcomes: list[Outcome]) -> None:
-        """Called in a database thread (never on the loop): the next round records them first."""
-        with self._lock:
-            self._unrecorded.extend(outcomes)
+        """Called in the database thread (never on the loop): the next round records them first."""
+        self._unrecorded.extend(outcomes)
 
     def _flush_unrecorded(self) -> bool:
         """Record what an earlier round could not. False while the database still refuses."""
-        with self._lock:
-            if not self._unrecorded:
-                return True
-            pending, self._unrecorded = self._unrecorded, []
-            try:
-                self._apply(pending)
-            except Exception as exc:
-                self._unrecorded = pending + self._unrecorded
-                log.warning("outbox: %d outcomes still wait to be recorded (%s)", len(self._unrecorded),
-                            exc.__class__.__name__)
-                return False
+        if not self._unrecorded:
+            return True
+        pending, self._unrecorded = self._unrecorded, []
+        try:
+            self._apply(pending)
+        except Exception as exc:
+            self._unrecorded = pending + self._unrecorded
+            log.warning("outbox: %d outcomes still wait to be recorded (%s)", len(self._unrecorded),
+                        exc.__class__.__name__)
+            return False
         log.info("outbox: recorded %d outcomes that had waited for the database", len(pending))
         return True
 
@@ -304,86 +286,9 @@ class OutboxWorker:
         return await send_one(self.transports, job)
 
     def _apply(self, outcomes: list[Outcome]) -> None:
-        deliveries: list[dict] = []
-        done: list[int] = []
-        deleted: list[int] = []          # copies now gone (one statement for all)
-        sent = failed = 0        # counted once committed: a transaction may be run again
-        with self.db.uow() as uow:
-            # First: rows not tried are back in line, so that a delay or hold of their
-            # recipient below applies to them too.
-            uow.outbox.put_back([o.job.item.id for o in outcomes if o.status == "back"])
-            for out in outcomes:
-                item = out.job.item
-                if out.status == "back":
-                    continue
-                if out.status == "sent":
-                    done.append(item.id)
-                    # Only copies of posts are recorded (edits, deletes and replies need them).
-                    # A direct answer needs no record once sent: kept, the "Posted as pN"
-                    # confirmation's row would sit beside that post's fan-out and link the
-                    # post to its author's account (issue 8, item 6).
-                    if item.op == "send" and item.post_id is not None:
-                        deliveries.append({"account_id": item.account_id, "outbox_id": item.id,
-                                           "post_id": item.post_id, "platform_message_id": out.message_id,
-                                           "full": bool(out.job.rendered and out.job.rendered.shows_post)})
-                    elif item.op == "delete" and item.target_delivery_id:
-                        deleted.append(item.target_delivery_id)
-                    sent += 1
-                elif out.status == "rate":
-                    uow.outbox.retry_later(item.id, out.delay, out.error, count_attempt=False)
-                    uow.outbox.delay_account(item.account_id, self.clock.now() + timedelta(seconds=out.delay))
-                elif out.status == "unreachable":
-                    account = uow.accounts.get(item.account_id)
-                    if account is not None:
-                        uow.accounts.set_reachable(account, False)
-                    uow.outbox.hold_account(item.account_id)
-                    log.info("outbox: account %d is unreachable; its deliveries are kept", item.account_id)
-                elif out.status == "gone":
-                    if item.target_delivery_id:
-                        deleted.append(item.target_delivery_id)
-                    uow.outbox.finish(item.id, "gone")
-                elif out.status == "refused":
-                    uow.outbox.finish(item.id, out.error[:64])
-                    failed += 1
-                    log.warning("outbox item %d refused by %s", item.id, out.job.platform)
-                else:
-                    # Never given up: an outage of any length must not lose a message.
-                    if item.attempts == LONG_OUTAGE_ATTEMPTS:
-                        log.warning("outbox item %d still failing after %d attempts (%s); retrying every "
-                                    "%d minutes", item.id, item.attempts, out.error, MAX_BACKOFF // 60)
-                    uow.outbox.retry_later(item.id, backoff(item.attempts), out.error[:64])
-            uow.deliveries.record_many(deliveries)
-            uow.deliveries.mark_deleted_many(deleted)
-            uow.outbox.finish_many(done)
-            uow.outbox.blank_payloads([o.job.item.id for o in outcomes
-                                       if o.status == "sent" and o.job.item.kind in ("msg", "reveal")])
-            posts: dict = {}
-            for out in outcomes:
-                if out.status == "sent" and out.job.item.op == "send" and out.job.item.post_id:
-                    self._catch_up(uow, out, posts)
-        with self._lock:
-            self.sent += sent
-            self.failed += failed
-
-    def _catch_up(self, uow: UnitOfWork, out: Outcome, posts: dict) -> None:
-        """A copy that was on its way while its post was edited or deleted missed that change
-        (the change only reaches copies already recorded): send it the change now."""
-        post_id = out.job.item.post_id
-        if post_id not in posts:       # one post, many copies: look it up once
-            posts[post_id] = uow.threads.post(post_id)
-        post = posts[post_id]
-        if post is None:
-            return
-        showed_content = out.job.rendered is not None and out.job.rendered.shows_post
-        deleted = showed_content and post.status in ("deleted", "hidden")
-        edited = post.edited_at is not None and as_utc(post.edited_at) > out.job.prepared_at
-        if not (deleted or edited):
-            return
-        delivery = uow.deliveries.by_message(out.job.item.account_id, out.message_id)
-        if delivery is not None:
-            uow.outbox.add(delivery.account_id, dict(out.job.item.payload), lane=BULK, kind="post",
-                           op="delete" if post.status == "deleted" else "edit", post_id=post.id,
-                           target_delivery_id=delivery.id)
+        sent, failed = record_outcomes(self.db, self.clock, outcomes)
+        self.sent += sent
+        self.failed += failed
 
     # -- loops -------------------------------------------------------------------
     async def _lane_until_empty(self, lane: int) -> int:
@@ -432,7 +337,7 @@ class OutboxWorker:
                 if self.db.is_postgres and time.monotonic() - self._last_recovery > RECOVERY_INTERVAL:
                     self._last_recovery = time.monotonic()
                     await self.dbt.retrying(self.recover)     # another process may have died mid-send
-                next_due = await self._dbts[lane].run(self._next_due, lane)
+                next_due = await self.dbt.run(self._next_due, lane)
                 if next_due is not None:
                     wait = max(0.0, min(wait, (as_utc(next_due) - self.clock.now()).total_seconds()))
             except Exception:

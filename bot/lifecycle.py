@@ -119,8 +119,7 @@ def build_runtime(config: Config, data_key: str, transports: dict[str, Transport
     renderer = Renderer(i18n, config)
     register_renderers(renderer)
     dbt = DbThread(db)
-    worker = OutboxWorker(db, transports, renderer, clock, concurrency=concurrency, dbt=dbt,
-                          bulk_dbt=DbThread(db) if db.is_postgres else None)
+    worker = OutboxWorker(db, transports, renderer, clock, concurrency=concurrency, dbt=dbt)
     for transport in transports.values():     # transports that keep state get the key and a status line
         bind = getattr(transport, "bind_runtime", None)
         if bind is not None:

@@ -6,7 +6,6 @@ import asyncio
 import gc
 import subprocess
 import sys
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -253,42 +252,3 @@ def test_a_started_bot_has_its_tables_loaded_and_frozen(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code, f"sqlite:///{tmp_path / 'start.db'}"], check=True,
                          capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
     assert out.stdout.split("\n")[-2] == "[1, 1, 1, 1] True False", out.stdout
-
-
-@pytest.mark.postgres
-async def test_on_postgres_an_answer_does_not_wait_for_a_fan_out_step(make_runtime, pg_url: str) -> None:
-    """The bulk lane has its own database thread on PostgreSQL: a /help sent while a big
-    fan-out step is being claimed and rendered is answered at once, not after the step (one
-    thread queued every answer behind 100-150 ms steps: p99 398 ms in bench.scale)."""
-    from storage.repo import BULK
-
-    h = Harness(make_runtime(pg_url))
-    await h.onboard("ann", "Birch")
-    await h.onboard("bob", "Willow")
-    await h.say("ann", "/new Evenings\nHow do you all wind down?")
-    worker, step_started = h.rt.worker, threading.Event()
-    prepare = worker._prepare
-
-    def slow_prepare(lane: int):  # type: ignore[no-untyped-def]
-        if lane == BULK:            # a big step: its database thread is busy for a while
-            step_started.set()
-            time.sleep(1.5)
-        return prepare(lane)
-
-    worker._prepare = slow_prepare     # type: ignore[method-assign]
-    running = asyncio.ensure_future(worker.run())
-    try:
-        await h.say("bob", "Tea, and an early night.", drain=False)      # fanned out to ann
-        while not step_started.is_set():
-            await asyncio.sleep(0.01)
-        before = len(h.inbox("ann"))
-        started = time.monotonic()
-        await h.say("ann", "/help", drain=False)
-        while len(h.inbox("ann")) == before and time.monotonic() - started < 5:
-            await asyncio.sleep(0.01)
-        answered = time.monotonic() - started
-    finally:
-        worker.stop()
-        await running
-    assert "What you can do" in h.inbox("ann")[before]
-    assert answered < 0.7, f"the answer waited {answered:.2f} s for the fan-out step"
