@@ -67,6 +67,7 @@ _NO_PURPOSE = frozenset(t for w in ("tonight", "tomorrow", "later", "when", "aft
                                     # a duration, not a use: "saving my meds for two weeks"
                                     "weeks", "days", "months", "years", "a while", "uker", "dager", "måneder",
                                     "år", "lenge", "long", "ages") for t in tokens(w))
+_AGO = frozenset(tokens("siden"))
 _YEAR = re.compile(r"\b(?:in|i|since|siden|fra|back in) (?:19|20)\d\d\b", re.IGNORECASE)
 _QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|«[^»\n]*»|^\s*>.*$", re.MULTILINE)
 WINDOW = 4          # words between a negation or a fear and the concept it undoes
@@ -359,6 +360,8 @@ def _purpose(words: list[str], c: Span) -> bool:
     after = words[c.end:c.end + 3]
     if not after or after[0] not in _PURPOSE:
         return False
+    if _AGO & set(words[c.end + 1:c.end + 5]):
+        return False              # "for et kvarter siden": a time ago, not what they are for
     return not _NO_PURPOSE & set(after[1:]) and not any(w.isdigit() for w in after[1:])
 
 

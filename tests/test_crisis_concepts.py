@@ -61,6 +61,7 @@ RULES = [
     # medicines by name, an amount, already taken: an overdose now
     ("method+ingested", "necked the rest of my quetiapine with some vodka"),
     ("method+ingested", "har tatt tre brett zopiklon, blir så søvnig"),
+    ("method+ingested", "svelget resten av paraceten for en halvtime siden"),    # "for … siden" is a time ago
     ("engine+enclosed", "garasjeporten er lukket og motoren går"),
 ]
 
