@@ -13,7 +13,8 @@ Direct answers (lane 0) and bulk fan-out (lane 1) have their own loops, so an an
 a person never waits behind a fan-out batch.
 
 The database steps (claim and render, record, recover) run in the runtime's database thread
-(bot.dbthread); only the sends run on the event loop. What an outcome means for the outbox and the delivery records is bot.delivery_record.
+(bot.dbthread); only the sends run on the event loop. What an outcome means for the outbox
+and the delivery records is bot.delivery_record.
 """
 from __future__ import annotations
 

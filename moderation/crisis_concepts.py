@@ -296,10 +296,6 @@ class _Facts:
 SCOPES = {"other", "negated", "recovered", "returns", "purpose"}
 
 
-def routine_in(here: set[str], sections: tuple[str, ...]) -> bool:
-    return any(r in here for r in sections)
-
-
 def _undone_by(c: Span, f: _Facts) -> str:
     """The reason a concept does not count, or "" when it counts."""
     words, here = f.clause_words[c.clause], {s for n, s in f.clause_has if n == c.clause}
@@ -312,7 +308,7 @@ def _undone_by(c: Span, f: _Facts) -> str:
     if c.clause in f.told and "near" not in here:
         return "told"                                     # "years ago …", not "… and tonight"
     routine = ("routine",) if c.section in WITH_DRINK else ("routine", "drink")
-    if c.section in EVERYDAY and routine_in(here, routine) or c.section in ("method", "pills", "means") and _purpose(words, c):
+    if c.section in EVERYDAY and any(r in here for r in routine) or c.section in ("method", "pills", "means") and _purpose(words, c):
         return "purpose"                                  # "rope for the climbing gym", "pills for my headache"
     if c.section in EVERYDAY and c.section != "rehome" and any(f.around(c.clause, r) for r in routine):
         return "everyday"                                 # an everyday word in the clause next to it

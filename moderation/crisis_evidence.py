@@ -77,8 +77,8 @@ TWICE = {"plan+reason": "plan", "disposal+final": "disposal",
 
 
 def _pills_as_method(reading: Reading, text: str) -> bool:
-    """Pills are every day's; with an amount (boxes of them too), a stash or a search they are a method — and
-    counted, stored up or a deadly dose they are a plan (returned True)."""
+    """Pills are every day's; with an amount (boxes of them too), a stash or a search they are
+    a method — and counted, stored up or a deadly dose they are a plan (returned True)."""
     pills = [s for s in reading.live if s.section == "pills"]
     if not pills:
         return False
