@@ -417,16 +417,15 @@ class Deliveries(_Repo):
         """Platform message id and deleted flag of each copy, in one statement (an edit or
         delete reaches thousands of copies in one step)."""
         found: dict[int, tuple[str, bool]] = {}
-        for start in range(0, len(delivery_ids), CHUNK):
-            chunk = delivery_ids[start:start + CHUNK]
+        for chunk in _chunks(delivery_ids):
             rows = self.s.execute(select(Delivery.id, Delivery.platform_message_id, Delivery.deleted)
                                   .where(Delivery.id.in_(chunk)))
             found.update((row.id, (row.platform_message_id, row.deleted)) for row in rows)
         return found
 
     def mark_deleted_many(self, delivery_ids: list[int]) -> None:
-        for start in range(0, len(delivery_ids), CHUNK):
-            self.s.execute(update(Delivery).where(Delivery.id.in_(delivery_ids[start:start + CHUNK]))
+        for chunk in _chunks(delivery_ids):
+            self.s.execute(update(Delivery).where(Delivery.id.in_(chunk))
                            .values(deleted=True).execution_options(synchronize_session=False))
 
     def purge_older_than(self, cutoff: datetime, batch: int = CHUNK) -> int:

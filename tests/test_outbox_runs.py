@@ -176,16 +176,23 @@ async def test_runs_on_a_fresh_postgres_with_stale_statistics_read_only_the_clai
     assert len(claimed) == 500 and len({c.account_id for c in claimed}) == 100
 
 
-async def test_a_fan_out_looks_up_its_recipients_memberships_once_per_batch(make_runtime) -> None:
-    """Rendering a copy needs the recipient's memberships (group tag, how they see the author);
-    they are looked up for the whole batch, not with two queries per copy."""
+async def twelve_in_a_thread(make_runtime, first: str) -> tuple:  # type: ignore[no-untyped-def]
+    """Twelve members, a thread u0 started with ``first``, and from then on every statement
+    the database is sent."""
     rt = make_runtime()
     h = Harness(rt)
     for i in range(12):
         await h.onboard(f"u{i}", f"Tree{i}")
-    await h.say("u0", "/new Evenings\nfirst")
+    await h.say("u0", f"/new Evenings\n{first}")
     statements: list[str] = []
     event.listen(rt.db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    return rt, h, statements
+
+
+async def test_a_fan_out_looks_up_its_recipients_memberships_once_per_batch(make_runtime) -> None:
+    """Rendering a copy needs the recipient's memberships (group tag, how they see the author);
+    they are looked up for the whole batch, not with two queries per copy."""
+    rt, h, statements = await twelve_in_a_thread(make_runtime, "first")
     await h.say("u0", "a post for everyone", drain=False)
     statements.clear()
     await rt.worker.drain()
@@ -198,13 +205,7 @@ async def test_an_edit_and_a_delete_reach_all_copies_with_a_few_statements_per_s
     """The copies an edit or delete changes are looked up, and marked deleted, for the whole
     step at once. One statement per copy (thousands in a step) kept the database thread
     releasing and retaking the GIL, and the event loop waited 50-90 ms for its turn."""
-    rt = make_runtime()
-    h = Harness(rt)
-    for i in range(12):
-        await h.onboard(f"u{i}", f"Tree{i}")
-    await h.say("u0", "/new Evenings\nfirst words")
-    statements: list[str] = []
-    event.listen(rt.db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    rt, h, statements = await twelve_in_a_thread(make_runtime, "first words")
     for command in ("/edit p1 better words", "/delete p1"):
         statements.clear()
         await h.say("u0", command)
