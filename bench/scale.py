@@ -12,8 +12,9 @@ edit and delete of a post with all its copies (handler time, propagation rate); 
 other people, answered (sent by the running worker) while a post to everyone is drained, and
 (SQLite) while another process holds the write lock for 3 s, with how many got the "send it
 again" answer instead; the longest event-loop stall (a 10 ms heartbeat) over all of it, and
-per scenario; the full garbage collections (count, longest); rows and file size before and after retention; and on PostgreSQL one vs two
-processes draining the same backlog (each row exactly once).
+per scenario; the full garbage collections (count, longest); rows and file size before and
+after retention; and on PostgreSQL one vs two processes draining the same backlog (each row
+exactly once).
 """
 from __future__ import annotations
 
@@ -140,7 +141,7 @@ class Heartbeat:
 
 class Collections:
     """Full (generation 2) garbage collections during the run: how many, the longest, and
-    how many objects the collector tracked then. A full collection holds the GIL, so on any
+    how many objects the collector tracks at the end. A full collection holds the GIL, so on any
     thread it stalls the loop; this tells a stall made of them from one made of our code."""
 
     def __init__(self) -> None:

@@ -48,7 +48,7 @@ async def send_runs(runs: list[list[Job]], send: Callable[[Job], Awaitable[Outco
     of ``read``) costs one transaction and slow sends are recorded one by one.
 
     ``concurrency`` senders take the runs in turn, and each lets the loop run between two
-    sends. A send that completes without waiting (the console, a platform answering from
+    runs. A send that completes without waiting (the console, a platform answering from
     its buffer) would otherwise hand the loop a whole batch in one go: one task per run
     made 300 sends in one loop iteration, 30-70 ms in which no update was read and no
     timer fired (bench.scale's heartbeat). Now an iteration holds at most ``concurrency``
