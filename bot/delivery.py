@@ -34,6 +34,7 @@ from bot.render import Renderer
 from bot.transports.base import Transport
 from storage.db import OwnerLock, is_contention
 from storage import post_changes
+from storage.models import Account
 from storage.repo import BULK, DIRECT, RUN, Claimed, Database, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -185,22 +186,27 @@ class OutboxWorker:
                 post_changes.expand(uow)     # edits and deletes marked since the last step
             return self.prepare_in(uow, lane)
 
-    def prepare_in(self, uow: UnitOfWork, lane: int, account_id: int | None = None) -> tuple[list[list[Job]], int]:
+    def prepare_in(self, uow: UnitOfWork, lane: int, account_id: int | None = None,
+                   known: Account | None = None) -> tuple[list[list[Job]], int]:
         """Claim and render in ``uow``'s transaction (for one account only, with ``account_id``:
-        the answers a handler just queued, bot.app)."""
+        the answers a handler just queued, bot.app, to the account ``known``)."""
         runs: dict[int, list[Job]] = {}
         finished: list[int] = []
         ended: set[int] = set()
         limit = self.bulk_batch if lane == BULK else self.batch
-        claimed = uow.outbox.claim_due(limit, skip_locked=self.db.is_postgres, lane=lane,
-                                       owner=self.owner, run=RUN, account_id=account_id)
+        claimed = None
+        if account_id is not None and lane == DIRECT:
+            claimed = uow.outbox.claim_queued(account_id, self.owner, RUN)
+        if claimed is None:
+            claimed = uow.outbox.claim_due(limit, skip_locked=self.db.is_postgres, lane=lane,
+                                           owner=self.owner, run=RUN, account_id=account_id)
         if not claimed:
             return [], 0
-        owners = uow.accounts.load([c.account_id for c in claimed])
+        owners = uow.accounts.load([c.account_id for c in claimed], known)
         targets = uow.deliveries.targets([c.target_delivery_id for c in claimed
                                           if c.op in ("edit", "delete") and c.target_delivery_id])
         cache: dict = {}
-        self.renderer.prefetch(uow, [person for _, person in owners.values()], cache)
+        self.renderer.prefetch(uow, [person for _, person in owners.values()], cache, claimed)
         behind: list[int] = []
         for item in claimed:                       # id order: each run in its own order
             if item.account_id in ended:

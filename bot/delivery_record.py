@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from bot.clock import Clock, as_utc
 from bot.delivery_runs import Outcome
+from storage.models import Post
 from storage.repo import BULK, Database, UnitOfWork
 
 log = logging.getLogger("bot.delivery")
@@ -74,20 +75,19 @@ def record_outcomes(db: Database, clock: Clock, outcomes: list[Outcome]) -> tupl
         uow.outbox.finish_many(done)
         uow.outbox.blank_payloads([o.job.item.id for o in outcomes
                                    if o.status == "sent" and o.job.item.kind in ("msg", "reveal")])
-        posts: dict = {}
-        for out in outcomes:
-            if out.status == "sent" and out.job.item.op == "send" and out.job.item.post_id:
-                _catch_up(uow, out, posts)
+        copies = [out for out in outcomes if out.status == "sent" and out.job.item.op == "send"
+                  and out.job.item.post_id]
+        # one query for the posts of all the copies (a page of `read` is five posts)
+        posts = uow.threads.posts_by_ids({out.job.item.post_id for out in copies})
+        for out in copies:
+            _catch_up(uow, out, posts)
     return sent, failed
 
 
-def _catch_up(uow: UnitOfWork, out: Outcome, posts: dict) -> None:
+def _catch_up(uow: UnitOfWork, out: Outcome, posts: dict[int, Post]) -> None:
     """A copy that was on its way while its post was edited or deleted missed that change
     (the change only reaches copies already recorded): send it the change now."""
-    post_id = out.job.item.post_id
-    if post_id not in posts:       # one post, many copies: look it up once
-        posts[post_id] = uow.threads.post(post_id)
-    post = posts[post_id]
+    post = posts.get(out.job.item.post_id)
     if post is None:
         return
     showed_content = out.job.rendered is not None and out.job.rendered.shows_post

@@ -6,7 +6,7 @@ text for one recipient. Feature modules register renderers for their own kinds.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from bot.config import Config
 from bot.events import Button, Rendered
@@ -17,6 +17,9 @@ from storage.repo import Claimed, UnitOfWork
 
 LANGUAGE_SET = set(LANGUAGES)
 KindRenderer = Callable[["RenderContext", Claimed], Rendered | None]
+# What a kind's renders of a batch will look up, loaded for all its items at once into the
+# batch's cache (RenderContext.get reads it).
+KindPrefetch = Callable[[UnitOfWork, list[Claimed], dict], None]
 
 
 class RenderContext:
@@ -84,13 +87,24 @@ class Renderer:
         self.i18n = i18n
         self.config = config
         self.kinds: dict[str, KindRenderer] = {"msg": render_message}
+        self.prefetchers: dict[str, KindPrefetch] = {}
 
-    def register(self, kind: str, func: KindRenderer) -> None:
+    def register(self, kind: str, func: KindRenderer, prefetch: KindPrefetch | None = None) -> None:
         self.kinds[kind] = func
+        if prefetch is not None:
+            self.prefetchers[kind] = prefetch
 
-    def prefetch(self, uow: UnitOfWork, persons: list[Person], cache: dict) -> None:
-        """What every render of a batch looks up per recipient, for all of them at once."""
+    def prefetch(self, uow: UnitOfWork, persons: list[Person], cache: dict,
+                 items: Sequence[Claimed] = ()) -> None:
+        """What every render of a batch looks up per recipient, for all of them at once, and
+        what each kind's renders look up per item (the posts of a page of ``read``)."""
         prefetch_memberships(uow, {p.id for p in persons}, cache)
+        by_kind: dict[str, list[Claimed]] = {}
+        for item in items:
+            if item.kind in self.prefetchers and item.op in ("send", "edit"):
+                by_kind.setdefault(item.kind, []).append(item)
+        for kind, of_kind in by_kind.items():
+            self.prefetchers[kind](uow, of_kind, cache)
 
     def render(self, uow: UnitOfWork, item: Claimed, account: Account, person: Person,
                cache: dict | None = None) -> Rendered | None:

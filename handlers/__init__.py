@@ -24,8 +24,9 @@ def build_router() -> Router:
 
 def register_renderers(renderer: Renderer) -> None:
     for module in FEATURES:
+        prefetchers = getattr(module, "PREFETCHERS", {})
         for kind, func in getattr(module, "RENDERERS", {}).items():
-            renderer.register(kind, func)
+            renderer.register(kind, func, prefetchers.get(kind))
 
 
 def feature_services() -> dict[str, Any]:

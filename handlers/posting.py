@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from bot.clock import as_utc
 from bot.events import Rendered
-from bot.labels import author_label, groups_of, viewer_member_id
+from bot.labels import author_label, groups_of, prefetch_authors, viewer_member_id
 from bot.render import RenderContext
 from bot.unicode_text import has_visible_text
 from bot.router import Context
@@ -190,6 +190,26 @@ def _group_for(rc: RenderContext, group_id: int) -> str:
 
 def _groups_of(rc: RenderContext) -> set[int]:
     return groups_of(rc.uow, rc.cache, rc.person.id)
+
+
+def prefetch_posts(uow: UnitOfWork, items: list[Claimed], cache: dict) -> None:
+    """Load what render_post looks up, for a whole batch at once: the posts (with the posts
+    they answer), their threads, their authors and who sees each author's card. A page of
+    ``read`` was 25 lookups, one row each; now it is five queries."""
+    wanted = {i.post_id for i in items if i.post_id is not None and (Post, i.post_id) not in cache}
+    posts = uow.threads.posts_by_ids(wanted)
+    answered = {p.reply_to_post_id for p in posts.values() if p.reply_to_post_id} - posts.keys()
+    posts |= uow.threads.posts_by_ids({i for i in answered if (Post, i) not in cache})
+    for post_id, post in posts.items():
+        cache[(Post, post_id)] = post
+    threads = uow.threads.by_ids({p.thread_id for p in posts.values() if (Thread, p.thread_id) not in cache})
+    for thread_id, thread in threads.items():
+        cache[(Thread, thread_id)] = thread
+    authors = uow.members.by_ids({p.author_member_id for p in posts.values()
+                                  if p.author_member_id is not None and (Member, p.author_member_id) not in cache})
+    for member_id, member in authors.items():
+        cache[(Member, member_id)] = member
+    prefetch_authors(uow, list(authors.values()), cache)
 
 
 def render_post(rc: RenderContext, item: Claimed) -> Rendered | None:

@@ -6,7 +6,7 @@ from datetime import timedelta
 from bot.unicode_text import strip_invisible
 from bot.router import Context, command, on_edit, on_reply, on_text, parse_command
 from handlers.posting import (
-    MAX_TITLE, act_as, delete_post, group_tag, thread_and_member, edit_post, own_post, parse_id, post_from_reply, publish, render_post,
+    MAX_TITLE, act_as, delete_post, group_tag, thread_and_member, edit_post, own_post, parse_id, post_from_reply, prefetch_posts, publish, render_post,
     visible_thread,
 )
 from moderation import queue as mod_queue
@@ -311,4 +311,5 @@ def start_over(ctx: Context, old: Member) -> Member:
 
 
 RENDERERS = {"post": render_post}
+PREFETCHERS = {"post": prefetch_posts}
 SERVICES = {"start_over": start_over}

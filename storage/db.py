@@ -68,10 +68,20 @@ def _bounded_begin(conn) -> None:  # type: ignore[no-untyped-def]
             conn.exec_driver_sql(f"PRAGMA query_only = {'ON' if read_only else 'OFF'}")
             info["bounded"] = want
         return
-    if ms is not None:        # SET LOCAL: the pooled connection keeps its defaults afterwards
-        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{ms:d}ms'")
+    # Set for the connection, and only when it changes: a SET LOCAL at every begin was one
+    # more round trip per transaction (PostgreSQL here shares the cores with the bot: each
+    # costs ~1 ms, a handler makes ~10). A rolled-back transaction undoes a SET made in it,
+    # so a rollback forgets what was set (_forget_wait).
+    want = PG_LOCK_TIMEOUT_MS if ms is None else ms
+    if info.get("lock_timeout") != want:
+        conn.exec_driver_sql(f"SET lock_timeout = '{want:d}ms'")
+        info["lock_timeout"] = want
     if read_only:
         conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+def _forget_wait(conn) -> None:  # type: ignore[no-untyped-def]
+    conn.connection.info.pop("lock_timeout", None)
+
+
 # SQLSTATEs after which running the whole transaction again may succeed: lock_timeout
 # (lock_not_available), serialization_failure, deadlock_detected.
 _PG_RETRYABLE = {"55P03", "40001", "40P01"}
@@ -132,6 +142,7 @@ def make_engine(url: str, echo: bool = False) -> Engine:
     engine = create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=5,
                            connect_args={"options": options})
     event.listen(engine, "begin", _bounded_begin)
+    event.listen(engine, "rollback", _forget_wait)
     return engine
 
 

@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime
 from typing import Iterator
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock
@@ -62,6 +62,7 @@ class Accounts(_Repo):
     def __init__(self, session: Session, clock: Clock, vault: IdentityVault) -> None:
         super().__init__(session, clock)
         self.vault = vault
+        self._person: Person | None = None
 
     def find(self, platform: str, user_id: str) -> Account | None:
         h = self.vault.lookup_hash(platform, user_id)
@@ -125,6 +126,9 @@ class Accounts(_Repo):
 
     def _erased(self, account: Account) -> bool:
         person = self.s.get(Person, account.person_id)
+        # Held for the transaction: the session keeps rows only weakly, and the handler's
+        # people.get(account.person_id) right after would otherwise load it again.
+        self._person = person
         if person is None or person.pending_action != "erased":
             return False
         from storage import personal_data
@@ -133,8 +137,13 @@ class Accounts(_Repo):
         self.s.expunge(account)
         return True
 
-    def load(self, account_ids: list[int]) -> dict[int, tuple[Account, Person]]:
-        """Accounts with their people, in one query."""
+    def load(self, account_ids: list[int], known: Account | None = None) -> dict[int, tuple[Account, Person]]:
+        """Accounts with their people, in one query; none when the only one is ``known`` (the
+        account a handler is answering, already in this transaction with its person)."""
+        if known is not None and set(account_ids) == {known.id} and inspect(known).persistent:
+            person = self.s.get(Person, known.person_id)      # the transaction's own, if loaded
+            if person is not None:
+                return {known.id: (known, person)}
         rows = self.s.execute(select(Account, Person).join(Person, Person.id == Account.person_id)
                               .where(Account.id.in_(set(account_ids))))
         return {a.id: (a, p) for a, p in rows}
@@ -222,6 +231,12 @@ class Groups(_Repo):
 class Members(_Repo):
     def get(self, member_id: int) -> Member | None:
         return self.s.get(Member, member_id)
+
+    def by_ids(self, member_ids: set[int]) -> dict[int, Member]:
+        """Members by id, in one query (the authors of a delivery batch's posts)."""
+        if not member_ids:
+            return {}
+        return {m.id: m for m in self.s.scalars(select(Member).where(Member.id.in_(sorted(member_ids))))}
 
     def of_person(self, person_id: int, active_only: bool = True) -> list[Member]:
         q = select(Member).where(Member.person_id == person_id)

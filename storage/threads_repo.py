@@ -106,6 +106,17 @@ class Threads:
     def post(self, post_id: int) -> Post | None:
         return self.s.get(Post, post_id)
 
+    def posts_by_ids(self, post_ids: set[int]) -> dict[int, Post]:
+        """Posts by id, in one query (what a delivery batch renders)."""
+        if not post_ids:
+            return {}
+        return {p.id: p for p in self.s.scalars(select(Post).where(Post.id.in_(sorted(post_ids))))}
+
+    def by_ids(self, thread_ids: set[int]) -> dict[int, Thread]:
+        if not thread_ids:
+            return {}
+        return {t.id: t for t in self.s.scalars(select(Thread).where(Thread.id.in_(sorted(thread_ids))))}
+
     def post_by_source(self, account_id: int, message_id: str) -> Post | None:
         return self.s.scalar(select(Post).where(Post.source_account_id == account_id,
                                                 Post.source_message_id == message_id))
