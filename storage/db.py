@@ -14,10 +14,13 @@ from typing import Iterator
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Integer, any_, bindparam, create_engine, event, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.elements import ColumnElement
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # SQLite: how long a writer waits for another writer's lock before "database is locked".
@@ -235,3 +238,15 @@ class OwnerLock(AdvisoryLock):
                 conn.execute(text("SELECT pg_advisory_unlock(:a, :b)"), key)
             conn.commit()
         return got
+
+
+def ids_in(session: Session, column, ids) -> ColumnElement[bool]:  # type: ignore[no-untyped-def]
+    """``column IN ids`` for an integer column. On PostgreSQL written ``column = ANY(array)``:
+    the statement's text is then the same for every number of ids, so SQLAlchemy renders it
+    once and psycopg prepares it once. An IN list is a new text for each batch size, rendered,
+    parsed and planned again every time; in a fan-out step of 300 recipients that was a
+    sixth of the database thread's time (py-spy), and the server's planning shares the cores."""
+    values = list(ids)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(Integer)))
+    return column.in_(values)

@@ -26,6 +26,7 @@ from sqlalchemy import and_, case, delete, event, exists, func, insert, literal,
 from sqlalchemy.orm import Session, aliased
 
 from bot.clock import Clock, as_utc
+from storage.db import ids_in
 from storage.models import Account, Delivery, OutboxItem, Post
 from storage.outbox_runs import UNFINISHED, rows_behind, runs_query
 
@@ -170,7 +171,7 @@ class Outbox(_Repo):
         found: set[int] = set()
         for chunk in _chunks(account_ids):
             found |= set(self.s.scalars(select(OutboxItem.account_id).where(
-                HEAD, OutboxItem.lane == lane, OutboxItem.account_id.in_(chunk))))
+                HEAD, OutboxItem.lane == lane, ids_in(self.s, OutboxItem.account_id, chunk))))
         return found
 
     def propagate(self, post_id: int, op: str) -> int:
@@ -251,7 +252,7 @@ class Outbox(_Repo):
         if behind:                     # the claim's order: lane, then id (each run in its order)
             rows = sorted(rows + behind, key=lambda r: (r.lane, r.id))
         for chunk in _chunks(r.id for r in rows):
-            self.s.execute(update(OutboxItem).where(OutboxItem.id.in_(chunk))
+            self.s.execute(update(OutboxItem).where(ids_in(self.s, OutboxItem.id, chunk))
                            .values(status="sending", attempts=OutboxItem.attempts + 1, claimed_by=owner)
                            .execution_options(synchronize_session=False))
         return [Claimed(r.id, r.account_id, r.lane, r.op, r.kind, dict(r.payload or {}), r.post_id,
@@ -267,7 +268,7 @@ class Outbox(_Repo):
             return rows
         earlier = aliased(OutboxItem)
         ids = [r.id for r in rows]
-        behind = set(self.s.scalars(select(OutboxItem.id).where(OutboxItem.id.in_(ids), exists().where(
+        behind = set(self.s.scalars(select(OutboxItem.id).where(ids_in(self.s, OutboxItem.id, ids), exists().where(
             earlier.account_id == OutboxItem.account_id, earlier.lane == OutboxItem.lane,
             earlier.status.in_(UNFINISHED), earlier.id < OutboxItem.id))))
         if not behind:
@@ -281,15 +282,18 @@ class Outbox(_Repo):
     def _finished(self, item_ids: list[int]) -> None:
         accounts = set()
         for chunk in _chunks(item_ids):
-            accounts |= set(self.s.scalars(select(OutboxItem.account_id).where(OutboxItem.id.in_(chunk))))
+            accounts |= set(self.s.scalars(select(OutboxItem.account_id).where(ids_in(self.s, OutboxItem.id, chunk))))
         self._advance(accounts)
 
     def finish_many(self, item_ids: list[int]) -> None:
-        if item_ids:
-            self.s.execute(update(OutboxItem).where(OutboxItem.id.in_(item_ids))
-                           .values(status="done", done_at=self.clock.now(), error=None, head=False)
-                           .execution_options(synchronize_session=False))
-            self._finished(item_ids)
+        accounts: set[int] = set()
+        for chunk in _chunks(item_ids):
+            # RETURNING the recipients whose head this may have been: no second statement
+            accounts |= set(self.s.scalars(update(OutboxItem).where(ids_in(self.s, OutboxItem.id, chunk))
+                                           .values(status="done", done_at=self.clock.now(), error=None, head=False)
+                                           .returning(OutboxItem.account_id)
+                                           .execution_options(synchronize_session=False)))
+        self._advance(accounts)
 
     def get(self, item_id: int) -> OutboxItem | None:
         return self.s.get(OutboxItem, item_id)
@@ -314,7 +318,7 @@ class Outbox(_Repo):
         """Claimed rows that were not tried (a row before them failed): back in line in their
         place, their attempt not counted."""
         for chunk in _chunks(item_ids):
-            self.s.execute(update(OutboxItem).where(OutboxItem.id.in_(chunk), OutboxItem.status == "sending")
+            self.s.execute(update(OutboxItem).where(ids_in(self.s, OutboxItem.id, chunk), OutboxItem.status == "sending")
                            .values(status="pending", claimed_by=None, attempts=OutboxItem.attempts - 1)
                            .execution_options(synchronize_session=False))
 
@@ -380,7 +384,7 @@ class Outbox(_Repo):
         """Sent answers need no parameters any more; keeping them (post ids in confirmations)
         would keep a record linking a person to what they wrote."""
         if item_ids:
-            self.s.execute(update(OutboxItem).where(OutboxItem.id.in_(item_ids)).values(payload={})
+            self.s.execute(update(OutboxItem).where(ids_in(self.s, OutboxItem.id, item_ids)).values(payload={})
                            .execution_options(synchronize_session=False))
 
     def pending_count(self, due_only: bool = False) -> int:
@@ -471,13 +475,13 @@ class Deliveries(_Repo):
         found: dict[int, tuple[str, bool]] = {}
         for chunk in _chunks(delivery_ids):
             rows = self.s.execute(select(Delivery.id, Delivery.platform_message_id, Delivery.deleted)
-                                  .where(Delivery.id.in_(chunk)))
+                                  .where(ids_in(self.s, Delivery.id, chunk)))
             found.update((row.id, (row.platform_message_id, row.deleted)) for row in rows)
         return found
 
     def mark_deleted_many(self, delivery_ids: list[int]) -> None:
         for chunk in _chunks(delivery_ids):
-            self.s.execute(update(Delivery).where(Delivery.id.in_(chunk))
+            self.s.execute(update(Delivery).where(ids_in(self.s, Delivery.id, chunk))
                            .values(deleted=True).execution_options(synchronize_session=False))
 
     def purge_older_than(self, cutoff: datetime, batch: int = CHUNK) -> int:

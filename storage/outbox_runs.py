@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from bot.clock import as_utc
+from storage.db import ids_in
 from storage.models import OutboxItem
 
 UNFINISHED = ("pending", "sending", "held")
@@ -81,7 +82,7 @@ def rows_behind(session: Session, now: datetime, heads: list, run: int,  # type:
         mine = set()
         for chunk in _chunks([r.id for r in taken]):
             mine |= set(session.scalars(select(OutboxItem.id).where(
-                OutboxItem.id.in_(chunk), OutboxItem.status == "pending")
+                ids_in(session, OutboxItem.id, chunk), OutboxItem.status == "pending")
                 .with_for_update(skip_locked=True, of=OutboxItem)))
         kept, stopped = [], set()
         for row in taken:

@@ -13,6 +13,7 @@ from bot.clock import Clock
 from bot.events import PlatformUser
 from bot.unicode_text import same_looking_key
 from storage.crypto import IdentityVault
+from storage.db import ids_in
 from storage.keyring import KeyRing, KeyStore
 from storage.drafts_repo import Drafts
 from storage.fanout_repo import FanOut
@@ -26,6 +27,7 @@ from storage.models import (
 )
 # The outbox and deliveries live in their own module; these names stay importable from here.
 from storage.outbox_repo import BULK, DIRECT, RUN, Claimed, Deliveries, Outbox  # noqa: F401
+
 PSEUDONYM_KEY_MAX = 128
 
 
@@ -145,7 +147,7 @@ class Accounts(_Repo):
             if person is not None:
                 return {known.id: (known, person)}
         rows = self.s.execute(select(Account, Person).join(Person, Person.id == Account.person_id)
-                              .where(Account.id.in_(set(account_ids))))
+                              .where(ids_in(self.s, Account.id, set(account_ids))))
         return {a.id: (a, p) for a, p in rows}
 
     def for_person(self, person_id: int) -> list[Account]:
@@ -236,7 +238,7 @@ class Members(_Repo):
         """Members by id, in one query (the authors of a delivery batch's posts)."""
         if not member_ids:
             return {}
-        return {m.id: m for m in self.s.scalars(select(Member).where(Member.id.in_(sorted(member_ids))))}
+        return {m.id: m for m in self.s.scalars(select(Member).where(ids_in(self.s, Member.id, sorted(member_ids))))}
 
     def of_person(self, person_id: int, active_only: bool = True) -> list[Member]:
         q = select(Member).where(Member.person_id == person_id)
@@ -249,7 +251,7 @@ class Members(_Repo):
         found: list[Member] = []
         ids = sorted(person_ids)
         for start in range(0, len(ids), 5000):
-            found += self.s.scalars(select(Member).where(Member.person_id.in_(ids[start:start + 5000]),
+            found += self.s.scalars(select(Member).where(ids_in(self.s, Member.person_id, ids[start:start + 5000]),
                                                          Member.status == "active"))
         return found
 

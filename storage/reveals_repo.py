@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, aliased
 from bot.clock import Clock, as_utc
 from storage import personal_data
 from storage.crypto import IdentityVault
+from storage.db import ids_in
 from storage.keyring import KeyRing, ring_of
 from storage.models import Account, Delivery, Member, Post, Thread
 from storage.models_reveals import IdentityCard, MeetCode, Reveal, RevealPrefs, RevealRequest, ThreadInvite
@@ -95,7 +96,7 @@ class Reveals:
         found: dict[int, set[int]] = {r: set() for r in revealers}
         if revealers:
             for revealer, recipient in self.s.execute(select(Reveal.revealer_member_id, Reveal.recipient_member_id)
-                                                      .where(Reveal.revealer_member_id.in_(sorted(revealers)),
+                                                      .where(ids_in(self.s, Reveal.revealer_member_id, sorted(revealers)),
                                                              Reveal.scope == "card", Reveal.withdrawn_at.is_(None),
                                                              Reveal.recipient_member_id.is_not(None))):
                 found[revealer].add(recipient)

@@ -9,6 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from bot.clock import Clock, as_utc
+from storage.db import ids_in
 from storage.models import Account, Delivery, Draft, Member, Person, Post, Report, Thread, ThreadState
 
 CHUNK = 5000          # bound IN lists (SQLite's variable limit, PostgreSQL plan size)
@@ -110,12 +111,12 @@ class Threads:
         """Posts by id, in one query (what a delivery batch renders)."""
         if not post_ids:
             return {}
-        return {p.id: p for p in self.s.scalars(select(Post).where(Post.id.in_(sorted(post_ids))))}
+        return {p.id: p for p in self.s.scalars(select(Post).where(ids_in(self.s, Post.id, sorted(post_ids))))}
 
     def by_ids(self, thread_ids: set[int]) -> dict[int, Thread]:
         if not thread_ids:
             return {}
-        return {t.id: t for t in self.s.scalars(select(Thread).where(Thread.id.in_(sorted(thread_ids))))}
+        return {t.id: t for t in self.s.scalars(select(Thread).where(ids_in(self.s, Thread.id, sorted(thread_ids))))}
 
     def post_by_source(self, account_id: int, message_id: str) -> Post | None:
         return self.s.scalar(select(Post).where(Post.source_account_id == account_id,
