@@ -11,8 +11,9 @@ layer (repositories, the key ring, personal data, Alembic migrations) is synchro
 the asyncio engine would need every repository rewritten with awaits and no lazy loads;
 aiosqlite runs a thread per connection anyway. One thread also means one writer at a time
 inside the process, so SQLite never contends with itself (only with other processes), and
-transactions run one after another in the order they were submitted: events of one person,
-which the transports hand over one at a time, keep their order.
+transactions run one after another in the order they were submitted (people's events and
+direct answers before background work: the bulk lane and scheduled jobs): events of one
+person, which the transports hand over one at a time, keep their order.
 
 A thread alone is not enough: Python's cyclic garbage collector runs with the GIL held for a
 whole collection, and a full one over the tens of thousands of ORM objects a big transaction
@@ -30,10 +31,11 @@ again (bot.app) or keeps the work for its next round (bot.delivery).
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
+import itertools
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import queue
+import threading
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from storage.db import is_contention, lock_wait
@@ -48,24 +50,60 @@ T = TypeVar("T")
 LOCK_WAIT_MS = 100
 DEADLINE = 3.5
 PAUSES = (0.05, 0.1, 0.2, 0.3)
+URGENT, BACKGROUND, STOP = 0, 1, 2         # the order in which queued work is taken
 
 
 class DbThread:
+    """One thread, two kinds of work. Background work (the bulk lane's fan-out steps, the
+    scheduler's jobs) waits while anything else is queued: a person's answer then waits at
+    most for the one step in progress, not for the steps queued before it (issue 15: /help
+    p99 during a drain on PostgreSQL). Within each kind, first come first served, so the
+    events of one person keep their order."""
+
     def __init__(self, db: "Database") -> None:
         self.db = db
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="peerhaven-db")
+        self._queue: queue.PriorityQueue = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
         self.retries = 0           # transactions run again after losing to a lock (for tests, logs)
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)`` in the database thread, once."""
-        return await self.run_bounded(LOCK_WAIT_MS, False, fn, *args)
+    def _put(self, rank: int, work: Callable[[], None] | None) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="peerhaven-db", daemon=True)
+                self._thread.start()
+        self._queue.put((rank, next(self._order), work))
 
-    async def run_bounded(self, wait_ms: int, read_only: bool, fn: Callable[..., T], *args: Any) -> T:
+    def _serve(self) -> None:
+        while True:
+            _, _, work = self._queue.get()
+            if work is None:
+                return
+            work()
+
+    async def run(self, fn: Callable[..., T], *args: Any, background: bool = False) -> T:
+        """``fn(*args)`` in the database thread, once."""
+        return await self.run_bounded(LOCK_WAIT_MS, False, fn, *args, background=background)
+
+    async def run_bounded(self, wait_ms: int, read_only: bool, fn: Callable[..., T], *args: Any,
+                          background: bool = False) -> T:
         """``fn(*args)`` in the database thread, once, its transactions waiting at most
         ``wait_ms`` for a lock (and refused any write with ``read_only``)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(
-            _in_thread, wait_ms, read_only, fn, *args))
+        future: asyncio.Future = loop.create_future()
+
+        def work() -> None:
+            try:
+                outcome: tuple = (_in_thread(wait_ms, read_only, fn, *args), None)
+            except BaseException as exc:      # handed to the awaiting caller, raised there
+                outcome = (None, exc)
+            try:
+                loop.call_soon_threadsafe(_settle, future, *outcome)
+            except RuntimeError:              # the loop closed meanwhile: nobody waits any more
+                log.debug("database work finished after its event loop closed")
+        self._put(BACKGROUND if background else URGENT, work)
+        return await future
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
         """``fn(*args)`` in the database thread, not waited for (a callback that must not
@@ -75,9 +113,10 @@ class DbThread:
                 _in_thread(LOCK_WAIT_MS, False, fn, *args)
             except Exception as exc:
                 log.warning("background database work failed (%s)", exc.__class__.__name__)
-        self._executor.submit(guarded)
+        self._put(URGENT, guarded)
 
-    async def retrying(self, fn: Callable[..., T], *args: Any, deadline: float = DEADLINE) -> T:
+    async def retrying(self, fn: Callable[..., T], *args: Any, deadline: float = DEADLINE,
+                       background: bool = False) -> T:
         """``fn(*args)`` in the database thread, run again while it loses to another
         transaction's lock, until ``deadline`` seconds have passed. ``fn`` must be one whole
         transaction (or several that are each safe to repeat): a failed try has been rolled
@@ -87,7 +126,7 @@ class DbThread:
         attempt = 0
         while True:
             try:
-                return await self.run(fn, *args)
+                return await self.run(fn, *args, background=background)
             except Exception as exc:
                 pause = PAUSES[min(attempt, len(PAUSES) - 1)]
                 if not is_contention(exc) or loop.time() - started + pause >= deadline:
@@ -98,17 +137,34 @@ class DbThread:
                 attempt += 1
                 await asyncio.sleep(pause)
 
-    async def transaction(self, fn: Callable[..., T], *args: Any, deadline: float = DEADLINE) -> T:
-        """``fn(uow, *args)`` in one transaction in the database thread, with retries."""
-        return await self.retrying(self._in_uow, fn, *args, deadline=deadline)
+    async def job(self, fn: Callable[..., T], *args: Any, deadline: float = DEADLINE) -> T:
+        """A scheduled job's ``fn(uow, *args)``: one transaction in the database thread, with
+        retries, as background work (a digest or a retention batch waits for people's answers)."""
+        return await self.retrying(self._in_uow, fn, *args, deadline=deadline, background=True)
 
     def _in_uow(self, fn: Callable[..., T], *args: Any) -> T:
         with self.db.uow() as uow:
             return fn(uow, *args)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True)
+        """Stop once the work already queued is done."""
+        with self._lock:
+            thread = self._thread
+        if thread is None:
+            return
+        self._put(STOP, None)
+        thread.join()
+        with self._lock:
+            self._thread = None
 
+
+def _settle(future: asyncio.Future, result: Any, exc: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
 
 
 def _in_thread(wait_ms: int, read_only: bool, fn: Callable[..., T], *args: Any) -> T:

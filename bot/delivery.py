@@ -98,17 +98,20 @@ class OutboxWorker:
     # -- one batch -------------------------------------------------------------
     async def process_lane(self, lane: int) -> int:
         """Claim, render, send and record one batch of a lane. Returns how many were claimed."""
-        if not await self.dbt.run(self._flush_unrecorded):
+        # The bulk lane's steps are background work: a person's answer goes first (bot.dbthread).
+        background = lane == BULK
+        if not await self.dbt.run(self._flush_unrecorded, background=background):
             raise OutcomesUnrecorded()   # claiming more now would only pile up unrecorded work
-        runs, done_early = await self.dbt.retrying(self._prepare, lane)
+        runs, done_early = await self.dbt.retrying(self._prepare, lane, background=background)
         if not runs:
             return done_early
         await send_runs(runs, self._send, self._record, self.concurrency)
         return sum(len(run) for run in runs) + done_early
 
     async def _record(self, outcomes: list[Outcome]) -> None:
+        background = all(o.job.item.lane == BULK for o in outcomes)
         try:
-            await self.dbt.retrying(self._apply_safely, outcomes)
+            await self.dbt.retrying(self._apply_safely, outcomes, background=background)
         except Exception as exc:     # still losing to another process's lock: the next round
             log.warning("outbox: %d outcomes wait for a busy database (%s)", len(outcomes),
                         exc.__class__.__name__)
@@ -344,7 +347,7 @@ class OutboxWorker:
                 if self.db.is_postgres and time.monotonic() - self._last_recovery > RECOVERY_INTERVAL:
                     self._last_recovery = time.monotonic()
                     await self.dbt.retrying(self.recover)     # another process may have died mid-send
-                next_due = await self.dbt.run(self._next_due, lane)
+                next_due = await self.dbt.run(self._next_due, lane, background=lane == BULK)
                 if next_due is not None:
                     wait = max(0.0, min(wait, (as_utc(next_due) - self.clock.now()).total_seconds()))
             except Exception:

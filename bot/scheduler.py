@@ -62,7 +62,7 @@ async def anonymity_reminders_job(runtime_key: str) -> int:
             sent += 1
         return sent
 
-    sent = await rt.dbt.transaction(remind)      # jobs run their database work off the loop too
+    sent = await rt.dbt.job(remind)      # jobs run their database work off the loop too
     rt.worker.wake()
     return sent
 

@@ -267,7 +267,7 @@ def render_ics(rc: RenderContext, item: Claimed) -> Rendered | None:
 # -- the scheduler's tick -------------------------------------------------------------------
 async def cafe_tick_job(runtime_key: str) -> dict[str, int]:
     rt = runtime(runtime_key)
-    done = await rt.dbt.transaction(service.tick, rt.config, rt.clock.now())   # off the loop
+    done = await rt.dbt.job(service.tick, rt.config, rt.clock.now())   # off the loop
     if done["announced"] or done["reminded"]:
         rt.worker.wake()
     return done

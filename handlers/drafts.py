@@ -158,7 +158,7 @@ def purge_expired_drafts(uow: UnitOfWork, now: datetime, days: int) -> int:
 
 async def purge_drafts_job(runtime_key: str) -> int:
     rt = runtime(runtime_key)
-    return await rt.dbt.transaction(purge_expired_drafts, rt.clock.now(), rt.config.privacy.draft_expiry_days)
+    return await rt.dbt.job(purge_expired_drafts, rt.clock.now(), rt.config.privacy.draft_expiry_days)
 
 
 def build_drafts_job(scheduler: AsyncIOScheduler, key: str, uow: UnitOfWork) -> None:

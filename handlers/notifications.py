@@ -138,7 +138,7 @@ def send_digests(uow: UnitOfWork, now, tz: str = "UTC") -> int:  # type: ignore[
 async def digest_job(runtime_key: str) -> int:
     """Scheduled once a day at ``bot.digest_time`` in the deployment's time zone."""
     rt = runtime(runtime_key)
-    count = await rt.dbt.transaction(send_digests, rt.clock.now(), rt.config.bot.timezone)
+    count = await rt.dbt.job(send_digests, rt.clock.now(), rt.config.bot.timezone)
     rt.worker.wake()
     return count
 

@@ -173,12 +173,12 @@ async def purge_copies(dbt: "DbThread", config, now: datetime) -> dict[str, int]
     done = {"deliveries": 0, "outbox": 0}
     more = True
     while more:
-        deleted, more = await dbt.transaction(lambda uow: uow.deliveries.purge_batch(cutoff, PURGE_BATCH))
+        deleted, more = await dbt.job(lambda uow: uow.deliveries.purge_batch(cutoff, PURGE_BATCH))
         done["deliveries"] += deleted
     outbox_cutoff = now - timedelta(days=config.privacy.outbox_retention_days)
     after: int | None = 0
     while after is not None:
-        deleted, after = await dbt.transaction(
+        deleted, after = await dbt.job(
             lambda uow, start: uow.outbox.purge_batch(outbox_cutoff, PURGE_BATCH, start), after)
         done["outbox"] += deleted
     return done
@@ -186,7 +186,7 @@ async def purge_copies(dbt: "DbThread", config, now: datetime) -> dict[str, int]
 
 async def finish_erasures_job(runtime_key: str) -> int:
     rt = runtime(runtime_key)
-    return await rt.dbt.transaction(finish_erasures)       # in the database thread, off the loop
+    return await rt.dbt.job(finish_erasures)       # in the database thread, off the loop
 
 
 async def retention_job(runtime_key: str) -> dict[str, int]:
@@ -194,7 +194,7 @@ async def retention_job(runtime_key: str) -> dict[str, int]:
     10 minutes."""
     rt = runtime(runtime_key)
     now = rt.clock.now()
-    done = await rt.dbt.transaction(apply_retention, rt.config, now)
+    done = await rt.dbt.job(apply_retention, rt.config, now)
     done.update(await purge_copies(rt.dbt, rt.config, now))
     if any(done.values()):
         log.info("retention applied", extra={"counts": done})

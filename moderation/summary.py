@@ -47,7 +47,7 @@ def send_summaries(uow: "UnitOfWork", config: "Config", now: datetime) -> int:
 
 async def summary_job(runtime_key: str) -> int:
     rt = runtime(runtime_key)
-    count = await rt.dbt.transaction(send_summaries, rt.config, rt.clock.now())
+    count = await rt.dbt.job(send_summaries, rt.config, rt.clock.now())
     rt.worker.wake()
     return count
 

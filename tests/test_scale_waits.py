@@ -252,3 +252,27 @@ def test_a_started_bot_has_its_tables_loaded_and_frozen(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code, f"sqlite:///{tmp_path / 'start.db'}"], check=True,
                          capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
     assert out.stdout.split("\n")[-2] == "[1, 1, 1, 1] True False", out.stdout
+
+
+async def test_a_persons_answer_goes_before_queued_background_work() -> None:
+    """The bulk lane's steps and scheduled jobs are background work in the database thread: an
+    answer submitted while several are queued waits only for the one in progress (on
+    PostgreSQL a bulk step takes ~100 ms; behind three of them /help took 400 ms). People's
+    work keeps its own order."""
+    from bot.dbthread import DbThread
+    dbt = DbThread(None)  # type: ignore[arg-type]
+    done: list[str] = []
+
+    def step(name: str) -> None:
+        time.sleep(0.05)
+        done.append(name)
+
+    bulk = [asyncio.ensure_future(dbt.run(step, f"bulk{n}", background=True)) for n in range(3)]
+    await asyncio.sleep(0.01)                       # the first step is in progress
+    answers = [asyncio.ensure_future(dbt.run(done.append, f"answer{n}")) for n in range(3)]
+    await asyncio.gather(*bulk, *answers)
+    assert done == ["bulk0", "answer0", "answer1", "answer2", "bulk1", "bulk2"]
+    failing = asyncio.ensure_future(dbt.run(lambda: 1 / 0, background=True))
+    with pytest.raises(ZeroDivisionError):          # a failure reaches the caller
+        await failing
+    dbt.close()
