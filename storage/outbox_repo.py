@@ -1,4 +1,5 @@
-"""The outbox and the record of delivered copies: the only SQL about deliveries.
+"""The outbox: the only SQL about queued messages (claims: storage/outbox_claims.py; the
+record of delivered copies: storage/deliveries_repo.py).
 
 First in line: each recipient (account and lane) has at most one *head* row, the oldest
 unfinished one (pending, sending or held). The flag is maintained when rows are queued and
@@ -18,22 +19,20 @@ row), and ``repair_heads`` restores a missing head; the worker runs it when it r
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from sqlalchemy import and_, case, delete, event, exists, func, insert, literal, literal_column, select, text, update
+from sqlalchemy import case, delete, event, exists, func, insert, literal, literal_column, select, update
 from sqlalchemy.orm import Session, aliased
 
 from bot.clock import Clock, as_utc
 from storage.db import ids_in
 from storage.models import Account, Delivery, OutboxItem, Post
-from storage.outbox_runs import UNFINISHED, rows_behind, runs_query
+from storage.outbox_claims import DIRECT, HEAD, Claimed, Claims  # noqa: F401 (importable from here)
+from storage.outbox_runs import UNFINISHED
 
-DIRECT, BULK = 0, 1
+BULK = 1
 FINISHED = ("done", "failed", "cancelled")
-# Spelled as in the partial indexes' predicate, so that SQLite sees that they apply.
-HEAD = text("outbox.head")
 RUN = 10              # rows of one recipient claimed together (sent one after another)
 CHUNK = 5000          # bound IN lists (SQLite's variable limit, PostgreSQL plan size)
 
@@ -51,19 +50,6 @@ def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
     items = list(ids)
     for start in range(0, len(items), CHUNK):
         yield items[start:start + CHUNK]
-
-
-@dataclass(frozen=True)
-class Claimed:
-    id: int
-    account_id: int
-    lane: int
-    op: str
-    kind: str
-    payload: dict
-    post_id: int | None
-    target_delivery_id: int | None
-    attempts: int
 
 
 def _forgetting(queued: dict):  # type: ignore[no-untyped-def, type-arg]
@@ -84,7 +70,7 @@ class _Repo:
         self.clock = clock
 
 
-class Outbox(_Repo):
+class Outbox(Claims, _Repo):
     def __init__(self, session: Session, clock: Clock) -> None:
         super().__init__(session, clock)
         # Rows this transaction queued with add(), per (account, lane), for as long as no other
@@ -115,29 +101,6 @@ class Outbox(_Repo):
         self.s.add(item)
         self._queued.setdefault(key, []).append(item)
         return item
-
-    def claim_queued(self, account_id: int, owner: str | None, run: int) -> list[Claimed] | None:
-        """Claim the answers this transaction queued for ``account_id`` on the direct lane as
-        they are inserted (one INSERT, no claim query), when the first of them is the head: the
-        person had nothing else on its way, so these are first in line and nobody else can see
-        them before the commit. None when that is not known (something else changed the outbox
-        meanwhile, or earlier rows are still on their way): then the claim query decides.
-
-        The claim is what claim_due would make of them: up to ``run`` consecutive due rows,
-        ``sending`` under ``owner``, attempt 1."""
-        rows = self._queued.get((account_id, DIRECT))
-        if not rows or not rows[0].head:
-            return None
-        now = self.clock.now()
-        claimed = []
-        for item in rows[:run]:
-            if item.status != "pending" or as_utc(item.not_before) > now:
-                break                   # a later answer held back on purpose waits for the worker
-            item.status, item.attempts, item.claimed_by = "sending", 1, owner
-            claimed.append(item)
-        self.s.flush()
-        return [Claimed(r.id, r.account_id, r.lane, r.op, r.kind, dict(r.payload or {}), r.post_id,
-                        r.target_delivery_id, r.attempts) for r in claimed]
 
     def add_many(self, rows: list[dict]) -> None:
         """Queue many items in one statement (fan-out)."""
@@ -220,63 +183,6 @@ class Outbox(_Repo):
         promoted = self.s.execute(update(OutboxItem).where(OutboxItem.head.is_(False), OutboxItem.id.in_(firsts))
                                   .values(head=True).execution_options(synchronize_session=False)).rowcount
         return (cleared or 0) + (promoted or 0)
-
-    def _heads_due(self, now: datetime):  # type: ignore[no-untyped-def]
-        return and_(HEAD, OutboxItem.status == "pending", OutboxItem.not_before <= now)
-
-    def claim_query(self, limit: int, skip_locked: bool, lane: int | None = None,  # type: ignore[no-untyped-def]
-                    account_id: int | None = None):
-        """The claim's SELECT (also for tests that check its plan)."""
-        q = (select(OutboxItem.id, OutboxItem.account_id, OutboxItem.lane, OutboxItem.op, OutboxItem.kind,
-                    OutboxItem.payload, OutboxItem.post_id, OutboxItem.target_delivery_id, OutboxItem.attempts)
-             .where(self._heads_due(self.clock.now())))
-        q = q.where(OutboxItem.lane == lane).order_by(OutboxItem.id) if lane is not None else \
-            q.order_by(OutboxItem.lane, OutboxItem.id)
-        if account_id is not None:
-            q = q.where(OutboxItem.account_id == account_id)
-        q = q.limit(limit)
-        if skip_locked:
-            q = q.with_for_update(skip_locked=True, of=OutboxItem)
-        return q
-
-    def claim_due(self, limit: int, skip_locked: bool, lane: int | None = None,
-                  owner: str | None = None, run: int = 1, account_id: int | None = None) -> list[Claimed]:
-        """Claim due heads (the oldest unfinished row per account and lane; of one account only
-        with ``account_id``), oldest first, each followed by up to ``run - 1`` consecutive due
-        rows of its recipient (id order)."""
-        rows = self.s.execute(self.claim_query(limit, skip_locked, lane, account_id)).all()
-        rows = self._really_first(rows)
-        if not rows:
-            return []
-        behind = rows_behind(self.s, self.clock.now(), rows, run, skip_locked)
-        if behind:                     # the claim's order: lane, then id (each run in its order)
-            rows = sorted(rows + behind, key=lambda r: (r.lane, r.id))
-        for chunk in _chunks(r.id for r in rows):
-            self.s.execute(update(OutboxItem).where(ids_in(self.s, OutboxItem.id, chunk))
-                           .values(status="sending", attempts=OutboxItem.attempts + 1, claimed_by=owner)
-                           .execution_options(synchronize_session=False))
-        return [Claimed(r.id, r.account_id, r.lane, r.op, r.kind, dict(r.payload or {}), r.post_id,
-                        r.target_delivery_id, r.attempts + 1) for r in rows]
-
-    def runs_query(self, heads: dict[tuple[int, int], int], run: int):  # type: ignore[no-untyped-def]
-        return runs_query(self.s, heads, run)
-
-    def _really_first(self, rows: list) -> list:  # type: ignore[type-arg]
-        """Drop claimed heads that a race left behind an earlier unfinished row (the check costs
-        a lookup per claimed row); the earlier row becomes the head instead."""
-        if not rows:
-            return rows
-        earlier = aliased(OutboxItem)
-        ids = [r.id for r in rows]
-        behind = set(self.s.scalars(select(OutboxItem.id).where(ids_in(self.s, OutboxItem.id, ids), exists().where(
-            earlier.account_id == OutboxItem.account_id, earlier.lane == OutboxItem.lane,
-            earlier.status.in_(UNFINISHED), earlier.id < OutboxItem.id))))
-        if not behind:
-            return rows
-        self.s.execute(update(OutboxItem).where(OutboxItem.id.in_(behind)).values(head=False)
-                       .execution_options(synchronize_session=False))
-        self._advance({r.account_id for r in rows if r.id in behind})
-        return [r for r in rows if r.id not in behind]
 
     # -- outcomes ---------------------------------------------------------------------------
     def _finished(self, item_ids: list[int]) -> None:
@@ -442,71 +348,3 @@ class Outbox(_Repo):
 
     def count(self) -> int:
         return self.s.scalar(select(func.count()).select_from(OutboxItem)) or 0
-
-
-class Deliveries(_Repo):
-    def record(self, account_id: int, outbox_id: int, post_id: int | None, message_id: str,
-               full: bool = False) -> Delivery:
-        d = Delivery(account_id=account_id, outbox_id=outbox_id, post_id=post_id,
-                     platform_message_id=message_id, sent_at=self.clock.now(), deleted=False, full=full)
-        self.s.add(d)
-        self.s.flush()
-        return d
-
-    def record_many(self, rows: list[dict]) -> None:
-        """rows: account_id, outbox_id, post_id, platform_message_id, full."""
-        if rows:
-            now = self.clock.now()
-            for row in rows:
-                row.update(sent_at=now, deleted=False)
-            self.s.execute(insert(Delivery), rows)
-
-    def by_message(self, account_id: int, message_id: str) -> Delivery | None:
-        return self.s.scalar(select(Delivery).where(Delivery.account_id == account_id,
-                                                    Delivery.platform_message_id == message_id))
-
-    def of_post(self, post_id: int) -> list[Delivery]:
-        return list(self.s.scalars(select(Delivery).where(Delivery.post_id == post_id,
-                                                          Delivery.deleted.is_(False)).order_by(Delivery.id)))
-
-    def targets(self, delivery_ids: list[int]) -> dict[int, tuple[str, bool]]:
-        """Platform message id and deleted flag of each copy, in one statement (an edit or
-        delete reaches thousands of copies in one step)."""
-        found: dict[int, tuple[str, bool]] = {}
-        for chunk in _chunks(delivery_ids):
-            rows = self.s.execute(select(Delivery.id, Delivery.platform_message_id, Delivery.deleted)
-                                  .where(ids_in(self.s, Delivery.id, chunk)))
-            found.update((row.id, (row.platform_message_id, row.deleted)) for row in rows)
-        return found
-
-    def mark_deleted_many(self, delivery_ids: list[int]) -> None:
-        for chunk in _chunks(delivery_ids):
-            self.s.execute(update(Delivery).where(ids_in(self.s, Delivery.id, chunk))
-                           .values(deleted=True).execution_options(synchronize_session=False))
-
-    def purge_older_than(self, cutoff: datetime, batch: int = CHUNK) -> int:
-        """Copies sent before ``cutoff`` can no longer be edited, deleted or replied to through
-        the bot; the record of who received what goes with them (in bounded statements)."""
-        total = 0
-        while True:
-            deleted, more = self.purge_batch(cutoff, batch)
-            total += deleted
-            if not more:
-                return total
-
-    def purge_batch(self, cutoff: datetime, batch: int = CHUNK) -> tuple[int, bool]:
-        """Delete up to ``batch`` of the oldest delivery records sent before ``cutoff``: the
-        oldest rows in id order (ids grow with time), so the statement reads only what it
-        deletes and never scans the recent records. Returns (rows deleted, whether more may
-        be due)."""
-        window = self.s.execute(select(Delivery.id, Delivery.sent_at).order_by(Delivery.id).limit(batch)).all()
-        old = [row.id for row in window if as_utc(row.sent_at) < cutoff]
-        if not old:
-            return 0, False
-        result = self.s.execute(delete(Delivery).where(Delivery.id.between(old[0], old[-1]),
-                                                       Delivery.sent_at < cutoff)
-                                .execution_options(synchronize_session=False))
-        return result.rowcount or 0, len(old) == len(window) == batch
-
-    def count(self) -> int:
-        return self.s.scalar(select(func.count()).select_from(Delivery)) or 0

@@ -26,7 +26,8 @@ from storage.models import (
     Account, AppState, AuditEntry, Community, Group, InviteCode, Member, Person,
 )
 # The outbox and deliveries live in their own module; these names stay importable from here.
-from storage.outbox_repo import BULK, DIRECT, RUN, Claimed, Deliveries, Outbox  # noqa: F401
+from storage.deliveries_repo import Deliveries  # noqa: F401
+from storage.outbox_repo import BULK, DIRECT, RUN, Claimed, Outbox  # noqa: F401
 
 PSEUDONYM_KEY_MAX = 128
 
