@@ -36,6 +36,7 @@ import itertools
 import logging
 import queue
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from storage.db import is_contention, lock_wait
@@ -71,16 +72,14 @@ class DbThread:
     def _put(self, rank: int, work: Callable[[], None] | None) -> None:
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._serve, name="peerhaven-db", daemon=True)
+                # The thread holds the queue, not this object: once nobody holds the DbThread
+                # any more, the finaliser stops the thread (as a ThreadPoolExecutor's does), so
+                # a runtime that is dropped is freed with its engine and caches.
+                self._thread = threading.Thread(target=_serve, args=(self._queue,), name="peerhaven-db",
+                                                daemon=True)
                 self._thread.start()
+                weakref.finalize(self, self._queue.put, (STOP, -1, None))
         self._queue.put((rank, next(self._order), work))
-
-    def _serve(self) -> None:
-        while True:
-            _, _, work = self._queue.get()
-            if work is None:
-                return
-            work()
 
     async def run(self, fn: Callable[..., T], *args: Any, background: bool = False) -> T:
         """``fn(*args)`` in the database thread, once."""
@@ -156,6 +155,14 @@ class DbThread:
         thread.join()
         with self._lock:
             self._thread = None
+
+
+def _serve(work_queue: queue.PriorityQueue) -> None:
+    while True:
+        _, _, work = work_queue.get()
+        if work is None:
+            return
+        work()
 
 
 def _settle(future: asyncio.Future, result: Any, exc: BaseException | None) -> None:
