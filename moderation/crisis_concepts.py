@@ -142,10 +142,17 @@ def _same(word: str, item: str) -> bool:
     return word.endswith(item[1:]) if item.startswith("*") else word == item
 
 
+# Norwegian puts the verb before the subject after a fronted time or place ("i dag kutta jeg meg",
+# "så skar jeg meg igjen"): a "jeg" between a verb and its "meg" is the same statement as "kutta meg".
+_ME, _I_NB = tokens("meg")[0], tokens("jeg")[0]
+
+
 def _match(words: list[str], i: int, entry: Entry, k: int = 0) -> int:
     """The end index if ``entry[k:]`` matches ``words`` from ``i``, else -1."""
     while k < len(entry):
         item = entry[k]
+        if item == _ME and k > 0 and i + 1 < len(words) and words[i] == _I_NB and words[i + 1] == _ME:
+            i += 1                                  # "kutta jeg meg" as "kutta meg"
         if item == GAP:
             for skip in range(4):
                 end = _match(words, i + skip, entry, k + 1)
@@ -172,6 +179,8 @@ def _find(words: list[str], n: int, lex: Lexicon) -> list[Span]:
     found = []
     for i, word in enumerate(words):
         pair = lex.pairs.get((word, words[i + 1]), ()) if i + 1 < len(words) else ()
+        if words[i + 1:i + 3] == [_I_NB, _ME]:
+            pair += lex.pairs.get((word, _ME), ())              # "skar jeg meg" (see _match)
         for section, entry in lex.exact.get(word, ()) + pair + lex.prefix.get(word[:2], ()) + lex.suffix:
             end = _match(words, i, entry)
             if end > i:
