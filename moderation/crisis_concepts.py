@@ -32,7 +32,10 @@ CONCEPTS = ("death", "selfharm", "method", "pills", "amount", "stash", "acquire"
             # preparing to be found, medicine kept back, absent from a day ahead, a pet rehomed, a
             # deadline, a secret kept, what is left for others
             "plan", "plan2", "found", "hoard", "absent", "occasion", "rehome", "deadline", "secret", "legacy",
-            "afterwards", "enclosed", "engine", "withheld", "hidden", "done", "boxes", "swallow", "ingested")
+            "afterwards", "enclosed", "engine", "withheld", "hidden", "done", "boxes", "swallow", "ingested",
+            # a reason told to others and taken back ("told her it was for a holiday. it isn't"), a
+            # handing over for good ("she can keep him forever")
+            "denial", "permanent")
 CONTEXT = ("idiom", "negation", "third", "fear", "past", "recovered", "fiction", "help_other", "routine",
            "drink", "return", "away", "plural", "safekeeping")
 GAP, END = "…", "$"
@@ -42,7 +45,7 @@ EVERYDAY = {"method", "pills", "acquire", "at_hand", "disposal", "prepare", "pla
 # Said of the writer's own life whoever is the grammatical subject ("my neighbour is taking the
 # dog on sunday", "he'll need them after this weekend").
 ANY_SUBJECT = {"near", "present", "deadline", "secret", "rehome", "legacy", "occasion", "afterwards", "hidden",
-               "at_hand"}
+               "at_hand", "denial", "permanent"}
 # A drink is an everyday purpose ("a coffee on the bridge"), except beside pills: alcohol with
 # an amount of them is a danger, not a use.
 WITH_DRINK = {"pills", "method", "boxes"}
@@ -235,11 +238,23 @@ def _other_subject(words: list[str], spans: list[Span], c: Span) -> bool:
     # "she wrote me a goodbye letter": only a new "I" takes the subject back
     # "wrote letters to my kids and put them…": after a preposition the person is an object
     others = [s.end for s in spans if s.section == "third" and s.clause == c.clause and s.end <= c.start
-              and (s.start == 0 or words[s.start - 1] not in _PREP)]
+              and (s.start == 0 or words[s.start - 1] not in _PREP) and not _asked(words, s)]
     if not others:
         return False
     last_other = max(others)
     return not any(w in _SUBJECT_I for w in words[last_other:c.start])
+
+
+_KNOW = frozenset(t for w in ("know", "knows", "vet", "veit") for t in tokens(w))
+_WHO_ASK = frozenset(t for w in ("som", "who", "does", "do") for t in tokens(w))
+
+
+def _asked(words: list[str], s: Span) -> bool:
+    """ "noen som vet om taket …", "does anyone know …", "vet noen …": the person named is
+    the one asked, not the subject of what follows."""
+    after, before = words[s.end:s.end + 2], words[max(0, s.start - 1):s.start]
+    return bool(after) and (after[0] in _KNOW or after[0] in _WHO_ASK and after[1:] and after[1] in _KNOW) \
+        or bool(before) and before[0] in _KNOW
 
 
 def read(text: str) -> Reading:
@@ -317,9 +332,13 @@ def _undone_by(c: Span, f: _Facts) -> str:
     if c.clause in f.told and "near" not in here:
         return "told"                                     # "years ago …", not "… and tonight"
     routine = ("routine",) if c.section in WITH_DRINK else ("routine", "drink")
-    if c.section in EVERYDAY and any(r in here for r in routine) or c.section in ("method", "pills", "means") and _purpose(words, c):
+    # an everyday purpose the writer takes back right after ("sa det var mens jeg er på ferie. det
+    # er ikke det", "it's not for the lamp") is a cover story: it undoes nothing
+    denied = any((m, "denial") in f.clause_has for m in (c.clause, c.clause + 1, c.clause + 2))
+    if not denied and (c.section in EVERYDAY and any(r in here for r in routine)
+                       or c.section in ("method", "pills", "means") and _purpose(words, c)):
         return "purpose"                                  # "rope for the climbing gym", "pills for my headache"
-    if c.section in EVERYDAY and c.section != "rehome" and any(f.around(c.clause, r) for r in routine):
+    if not denied and c.section in EVERYDAY and c.section != "rehome" and any(f.around(c.clause, r) for r in routine):
         return "everyday"                                 # an everyday word in the clause next to it
     if c.section == "legacy" and f.around(c.clause, "safekeeping"):
         return "purpose"                                  # "my passwords in case something happens on the flight"

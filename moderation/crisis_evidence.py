@@ -64,7 +64,11 @@ RULES: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
                                  "ready", "plan"), False),
     # a pet rehomed against a deadline, in secret or with a reason to be gone
     ("rehome+reason", "rehome", ("deadline", "secret", "finality", "hopeless", "farewell", "calm", "ready", "plan",
-                                 "note", "legacy", "absent"), False),
+                                 "note", "legacy", "absent", "denial", "permanent"), False),
+    # a cover story taken back ("it's not for the lamp", "ikke for utsikten sin del") beside a
+    # means, a high place or a goodbye: what it is really for is left unsaid
+    ("denial+means", "denial", ("method", "place", "pills", "blade", "water", "means", "stash", "farewell",
+                                "legacy", "absent"), False),
     # passwords and papers left for others, with a reason they will need them
     ("legacy+reason", "legacy", ("afterwards", "finality", "hopeless", "farewell", "note", "found", "calm", "plan",
                                  "ready", "rehome", "disposal", "settled", "absent"), False),
