@@ -35,13 +35,15 @@ CONCEPTS = ("death", "selfharm", "method", "pills", "amount", "stash", "acquire"
             "afterwards", "enclosed", "engine", "withheld", "hidden", "done", "boxes", "swallow", "ingested",
             # a reason told to others and taken back ("told her it was for a holiday. it isn't"), a
             # handing over for good ("she can keep him forever")
-            "denial", "permanent")
+            "denial", "permanent",
+            # something to hang from, something to hang with, and tying or testing it
+            "anchor", "ligature", "cord", "fasten")
 CONTEXT = ("idiom", "negation", "third", "fear", "past", "recovered", "fiction", "help_other", "routine",
            "drink", "return", "away", "plural", "safekeeping")
 GAP, END = "…", "$"
 # Concepts an everyday use undoes ("rope for the boat", "gave my bike away, I got a new one").
 EVERYDAY = {"method", "pills", "acquire", "at_hand", "disposal", "prepare", "place", "go", "blade",
-            "stash", "means", "settled", "water", "plan", "plan2", "rehome", "engine", "boxes"}
+            "stash", "means", "settled", "water", "plan", "plan2", "rehome", "engine", "boxes", "ligature", "cord", "anchor"}
 # Said of the writer's own life whoever is the grammatical subject ("my neighbour is taking the
 # dog on sunday", "he'll need them after this weekend").
 ANY_SUBJECT = {"near", "present", "deadline", "secret", "rehome", "legacy", "occasion", "afterwards", "hidden",
@@ -336,7 +338,7 @@ def _undone_by(c: Span, f: _Facts) -> str:
     # er ikke det", "it's not for the lamp") is a cover story: it undoes nothing
     denied = any((m, "denial") in f.clause_has for m in (c.clause, c.clause + 1, c.clause + 2))
     if not denied and (c.section in EVERYDAY and any(r in here for r in routine)
-                       or c.section in ("method", "pills", "means") and _purpose(words, c)):
+                       or c.section in ("method", "pills", "means", "ligature", "cord", "anchor") and _purpose(words, c)):
         return "purpose"                                  # "rope for the climbing gym", "pills for my headache"
     if not denied and c.section in EVERYDAY and c.section != "rehome" and any(f.around(c.clause, r) for r in routine):
         return "everyday"                                 # an everyday word in the clause next to it

@@ -64,7 +64,7 @@ RULES: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
                                  "ready", "plan"), False),
     # a pet rehomed against a deadline, in secret or with a reason to be gone
     ("rehome+reason", "rehome", ("deadline", "secret", "finality", "hopeless", "farewell", "calm", "ready", "plan",
-                                 "note", "legacy", "absent", "denial", "permanent"), False),
+                                 "note", "legacy", "absent", "denial"), False),
     # a cover story taken back ("it's not for the lamp", "ikke for utsikten sin del") beside a
     # means, a high place or a goodbye: what it is really for is left unsaid
     ("denial+means", "denial", ("method", "place", "pills", "blade", "water", "means", "stash", "farewell",
@@ -75,6 +75,10 @@ RULES: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     # a car's engine running where the air cannot get out
     ("engine+enclosed", "engine", ("enclosed",), True),
 )
+# Rules the learned stage may not lower to a note (moderation/crisis_combine.answers): each names
+# a set-up that has no everyday reading once its parts are there — a ligature tied or tested on
+# something to hang from. The model, which never saw such wording, is no judge of them.
+SURE = frozenset({"ligature+anchor"})
 # Rules whose anchor named twice is enough ("found the place, and the date is set").
 TWICE = {"plan+reason": "plan", "disposal+final": "disposal",
          "farewell+final": "farewell"}
@@ -130,6 +134,23 @@ def evidence_of(reading: Reading, text: str) -> tuple[int, bool, list[str]]:
     if reading.has("boxes") and (reading.has("swallow", "covert") or reading.has("at_hand") and reading.has(
             "ready", "near", "finality", "hopeless", "calm", "urge", "death", "do_it", "swallow", "covert")):
         fired.append("boxes+laid_out")
+    # something to hang from (a beam, a door frame, a hook) with a belt or a noose tied or tested
+    # on it is a method ("har festa beltet i dørkarmen", "knotted the belt round the banister");
+    # a cord, a cable or a rope is hung from beams every day (lights, hammocks, leads) and is a
+    # method there only with a reason or a time ("tested the knot on the beam, waiting till
+    # everyone's asleep", "ledning og krok, det er ikke til lampa"). A purpose named ("a hook for
+    # the lamp") has undone the part it names already.
+    # (a time or "finally" is no reason here: "bought a belt and a hook today, finally")
+    reason_to_hang = reading.has("covert", "hopeless", "finality", "denial", "urge", "death", "farewell", "calm",
+                                 "do_it")
+    if reading.has("anchor") and (reading.has("ligature") and (reading.has("fasten") or reason_to_hang)
+                                  or reading.has("cord", "method") and reason_to_hang):
+        fired.append("ligature+anchor")
+        strong = True
+    # a pet handed over for good today ("leverte hamsteren i dag, hun kan beholde den for alltid");
+    # for good alone is often a kind ending ("she's keeping the dog forever, he's happier there")
+    if reading.has("rehome") and reading.has("permanent") and reading.has("near"):
+        fired.append("rehome+permanent")
     if _absent_from_a_day(reading):
         fired.append("absent+occasion")
     if fired:
