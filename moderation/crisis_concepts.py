@@ -37,7 +37,9 @@ CONCEPTS = ("death", "selfharm", "method", "pills", "amount", "stash", "acquire"
             # handing over for good ("she can keep him forever")
             "denial", "permanent",
             # something to hang from, something to hang with, and tying or testing it
-            "anchor", "ligature", "cord", "fasten")
+            "anchor", "ligature", "cord", "fasten",
+            # what an overdose does to the body, and a dose taken minutes or hours ago
+            "symptom", "ago")
 CONTEXT = ("idiom", "negation", "third", "fear", "past", "recovered", "fiction", "help_other", "routine",
            "drink", "return", "away", "plural", "safekeeping")
 GAP, END = "…", "$"
@@ -240,13 +242,17 @@ def _other_subject(words: list[str], spans: list[Span], c: Span) -> bool:
     # "she wrote me a goodbye letter": only a new "I" takes the subject back
     # "wrote letters to my kids and put them…": after a preposition the person is an object
     others = [s.end for s in spans if s.section == "third" and s.clause == c.clause and s.end <= c.start
-              and (s.start == 0 or words[s.start - 1] not in _PREP) and not _asked(words, s)]
+              and (s.start == 0 or words[s.start - 1] not in _PREP or words[s.end:s.end + 1] == [_WHO_REL[0]]
+                   or words[s.end:s.end + 1] == [_WHO_REL[1]]) and not _asked(words, s)]
     if not others:
         return False
     last_other = max(others)
     return not any(w in _SUBJECT_I for w in words[last_other:c.start])
 
 
+# "with my partner who took an overdose", "med kjæresten min som tok en overdose": after a
+# preposition the person is an object, but a "who" after them makes them the subject of what follows
+_WHO_REL = (tokens("who")[0], tokens("som")[0])
 _KNOW = frozenset(t for w in ("know", "knows", "vet", "veit") for t in tokens(w))
 _WHO_ASK = frozenset(t for w in ("som", "who", "does", "do") for t in tokens(w))
 
@@ -336,7 +342,8 @@ def _undone_by(c: Span, f: _Facts) -> str:
     routine = ("routine",) if c.section in WITH_DRINK else ("routine", "drink")
     # an everyday purpose the writer takes back right after ("sa det var mens jeg er på ferie. det
     # er ikke det", "it's not for the lamp") is a cover story: it undoes nothing
-    denied = any((m, "denial") in f.clause_has for m in (c.clause, c.clause + 1, c.clause + 2))
+    denied = any((m, "denial") in f.clause_has for m in (c.clause, c.clause + 1, c.clause + 2)) \
+        or bool(_OVERDOSE & set(words[c.start:c.end]))      # "overdose" has no everyday purpose
     if not denied and (c.section in EVERYDAY and any(r in here for r in routine)
                        or c.section in ("method", "pills", "means", "ligature", "cord", "anchor") and _purpose(words, c)):
         return "purpose"                                  # "rope for the climbing gym", "pills for my headache"
@@ -391,6 +398,7 @@ def _purpose(words: list[str], c: Span) -> bool:
     return not _NO_PURPOSE & set(after[1:]) and not any(w.isdigit() for w in after[1:])
 
 
+_OVERDOSE = frozenset(t for w in ("overdose", "overdosere", "overdoser") for t in tokens(w))
 _NEVER = frozenset(t for w in ("never", "aldri") for t in tokens(w))
 
 

@@ -77,8 +77,9 @@ RULES: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
 )
 # Rules the learned stage may not lower to a note (moderation/crisis_combine.answers): each names
 # a set-up that has no everyday reading once its parts are there — a ligature tied or tested on
-# something to hang from. The model, which never saw such wording, is no judge of them.
-SURE = frozenset({"ligature+anchor"})
+# something to hang from, an amount taken minutes ago or with the body reacting. The model, which
+# never saw such wording, is no judge of them.
+SURE = frozenset({"ligature+anchor", "overdose+now"})
 # Rules whose anchor named twice is enough ("found the place, and the date is set").
 TWICE = {"plan+reason": "plan", "disposal+final": "disposal",
          "farewell+final": "farewell"}
@@ -90,11 +91,24 @@ def _pills_as_method(reading: Reading, text: str) -> bool:
     pills = [s for s in reading.live if s.section == "pills"]
     if not pills:
         return False
-    many = any(w.isdigit() and 10 <= int(w) < 1000 for w in tokens(text))     # "43. should be enough"
+    many = _counted(text)          # "43. should be enough", not "50 mg" (a dose, not a count)
     laid_out = reading.has("at_hand") and reading.has("ready", "near", "finality", "hopeless", "urge", "covert")
     if many or laid_out or reading.has("amount", "acquire", "prepare", "stash", "boxes"):    # "2 brett imovane"
         reading.live.extend(Span("method", p.clause, p.start, p.end) for p in pills)
     return reading.has("stash") or many and reading.has("amount", "acquire", "again")
+
+
+_UNITS = frozenset(t for w in ("mg", "milligram", "milligrams", "milligrammer", "ml", "mcg", "µg", "g", "kg", "km",
+                                "min", "mins", "minutes", "minutter", "hours", "timer", "years", "år", "days",
+                                "dager", "weeks", "uker", "kr", "%") for t in tokens(w))
+
+
+def _counted(text: str) -> bool:
+    """A count of ten or more in the post that is not a dose in mg, a time or a price ("took 24",
+    "I have 40 left", not "25 mg", "20 min ago")."""
+    words = tokens(text)
+    return any(w.isdigit() and 10 <= int(w) < 1000 and (i + 1 == len(words) or words[i + 1] not in _UNITS)
+               for i, w in enumerate(words))
 
 
 def evidence(text: str) -> tuple[int, bool, list[str]]:
@@ -151,6 +165,16 @@ def evidence_of(reading: Reading, text: str) -> tuple[int, bool, list[str]]:
     # for good alone is often a kind ending ("she's keeping the dog forever, he's happier there")
     if reading.has("rehome") and reading.has("permanent") and reading.has("near"):
         fired.append("rehome+permanent")
+    # an amount taken minutes ago, or with the body already reacting, is an overdose now ("tok 24 for
+    # 20 min siden", "idk how many i took. 20? 25? head is spinning"); a dose in milligrams is not
+    # a count, and a side effect ("took my meds and feel dizzy") has no amount
+    # (medicine named at all, even as an everyday word: "tok hele dosetten", "the pills from the doctor")
+    medicine = reading.has("pills", "method", "boxes") or bool({"pills", "method", "boxes"} & reading.undone)
+    counted = _counted(text)
+    if reading.has("ingested") and (counted or "amount" in reading.undone or reading.has("amount")) and (
+            reading.has("symptom", "ago")) and (medicine or counted):
+        fired.append("overdose+now")
+        strong = True
     if _absent_from_a_day(reading):
         fired.append("absent+occasion")
     if fired:
