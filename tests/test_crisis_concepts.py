@@ -217,3 +217,81 @@ async def test_a_kind_everyday_post_gets_neither(group) -> None:
     await h.say("ann", "kjøpte tau til båten i dag, skal ut og fiske i morgen")
     assert not any("116 123" in m.text for m in sent(h, "ann"))
     assert not [m for m in sent(h, "lillian") if m.buttons]
+
+
+# Rules added for the blind sets' misses, each a general way of telling it (examples written
+# here, not taken from the sets): the rule that fires, and everyday posts with the same words.
+NEW_RULES = [
+    ("ligature+anchor", "knotted my belt round the banister and tested it, it holds"),
+    ("ligature+anchor", "har knyttet beltet rundt gelenderet og testet det"),
+    ("ligature+anchor", "got a cord and a ceiling hook. it's not for the plants"),
+    ("ligature+anchor", "kabelen er festet i takkroken. det er ikke til lampa"),
+    ("overdose+now", "took the whole box about half an hour ago. so dizzy"),
+    ("overdose+now", "tok 30 sovetabletter for en halvtime siden"),
+    ("overdose+now", "no idea how many i took, 30? 40? the room is spinning"),
+    ("rehome+reason", "left my dog with my aunt and told her it was for a trip. it isn't"),
+    ("rehome+reason", "ga bort hunden til kollegaen min. sa det var mens jeg er på reise. det stemmer ikke"),
+    ("rehome+permanent", "dropped off my cat at my cousin's today, said she can keep her forever"),
+    ("rehome+permanent", "leverte kaninen til naboen i dag, hun kan beholde den for godt"),
+    ("denial+means", "does anyone know if the car park roof is open at night? not for the view"),
+    ("hoard", "i've got all the pills from the doctor saved. sunday"),
+    ("hoard", "har spart tablettene fra legen, i kveld"),
+    ("place+there", "how do you get onto the roof of the hospital? need to know before tonight"),
+]
+
+
+@pytest.mark.parametrize("rule,text", NEW_RULES, ids=[f"{r}:{t[:30]}" for r, t in NEW_RULES])
+def test_new_rules_fire(rule: str, text: str) -> None:
+    tier, _, fired = concepts.evidence(text)
+    assert tier == 2 and rule in fired
+    first, where = assess_where(text)
+    assert combine_rules(first, text, where) == 2
+
+
+@pytest.mark.parametrize("text", [
+    "knotted my belt round the banister and tested it, it holds",
+    "tok 30 sovetabletter for en halvtime siden",
+    "took the whole box about half an hour ago. so dizzy",
+])
+def test_a_sure_rule_is_not_lowered_by_the_model(text: str) -> None:
+    assert combined_tier(text) == 2
+
+
+EVERYDAY_LOOKALIKES = [
+    "hung the fairy lights from the beam with a cable, tested it and it holds, looks so cosy",
+    "bought a new belt and a hook for the hallway today, finally somewhere to hang my coat",
+    "tied the dog lead to the hook outside the shop and it held, he didn't even bark",
+    "hengte opp lysslynga i bjelken med en skjøteledning, testet og den holder",
+    "knyttet hundebåndet til kroken utenfor butikken og det holdt",
+    "kjøpte en ny ledning og en stor krok til lampa i stua",
+    "my neighbour is keeping the dog forever, she fell in love with him when i was in hospital",
+    "naboen får beholde hunden for alltid, hun ble så glad i ham mens jeg var innlagt",
+    "gave my cat to my sister for the week while i'm at the conference, she thinks it's hilarious",
+    "does anyone know if the roof terrace at the library is open in the evening? i want photos of the sunset",
+    "took my meds this morning and now i feel dizzy, is that normal on sertraline?",
+    "took 2 ibuprofen an hour ago and my head is still spinning from the migraine",
+    "tok 50 mg quetiapin for en time siden og er så svimmel, er det vanlig?",
+    "took the whole day off and slept, still feel dizzy though",
+    "took 15 minutes to get the kids out the door and my head is spinning",
+    "sitter på legevakta med kjæresten min som tok en overdose. hun er stabil",
+    "lol brant toasten igjen. ikke en spøk, røykvarsleren gikk to ganger",
+    "i går skar jeg meg på brødkniven, blødde som bare det",
+]
+
+
+@pytest.mark.parametrize("text", EVERYDAY_LOOKALIKES, ids=[t[:40] for t in EVERYDAY_LOOKALIKES])
+def test_everyday_posts_with_the_new_rules_words_get_no_answer(text: str) -> None:
+    assert concepts.evidence(text)[0] < 2
+    assert combined_tier(text) < 2
+
+
+def test_norwegian_verb_first_order_is_the_same_statement() -> None:
+    # "i dag kutta jeg meg" says "jeg kutta meg"; with "igjen" it is self-harm again
+    assert "selfharm+again" in concepts.evidence("i går kveld skar jeg meg igjen")[2]
+    assert "selfharm+again" in concepts.evidence("i natt skadet jeg meg igjen, verre enn før")[2]
+
+
+def test_no_joke_said_elsewhere_keeps_a_laugh_from_making_it_figurative() -> None:
+    assert assess("haha i'm going to kill myself tonight. not a joke") == 2
+    assert assess("haha jeg skal ta livet av meg i kveld. ikke en spøk") == 2
+    assert assess("haha this exam will kill me") < 2
