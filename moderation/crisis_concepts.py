@@ -39,7 +39,9 @@ CONCEPTS = ("death", "selfharm", "method", "pills", "amount", "stash", "acquire"
             # something to hang from, something to hang with, and tying or testing it
             "anchor", "ligature", "cord", "fasten",
             # what an overdose does to the body, and a dose taken minutes or hours ago
-            "symptom", "ago")
+            "symptom", "ago",
+            # a time set for an act left unnamed ("that's when"), voices heard, a hose for the exhaust
+            "when_it", "voices", "exhaust")
 CONTEXT = ("idiom", "negation", "third", "fear", "past", "recovered", "fiction", "help_other", "routine",
            "drink", "return", "away", "plural", "safekeeping")
 GAP, END = "…", "$"
@@ -49,7 +51,7 @@ EVERYDAY = {"method", "pills", "acquire", "at_hand", "disposal", "prepare", "pla
 # Said of the writer's own life whoever is the grammatical subject ("my neighbour is taking the
 # dog on sunday", "he'll need them after this weekend").
 ANY_SUBJECT = {"near", "present", "deadline", "secret", "rehome", "legacy", "occasion", "afterwards", "hidden",
-               "at_hand", "denial", "permanent"}
+               "at_hand", "denial", "permanent", "when_it", "voices"}
 # A drink is an everyday purpose ("a coffee on the bridge"), except beside pills: alcohol with
 # an amount of them is a danger, not a use.
 WITH_DRINK = {"pills", "method", "boxes"}
@@ -283,6 +285,15 @@ def read(text: str) -> Reading:
     inside = [s for s in spans if s.section in CONCEPTS]
     spans = [s for s in spans if s.section != "negation" or not any(
         c.clause == s.clause and c.start <= s.start and s.end <= c.end and c is not s for c in inside)]
+    # what a denial takes back is not said ("ikke til en bok" is no book, "not for the view" no
+    # outing), and a routine word inside a concept's own words is that concept ("moved all my
+    # savings" is no move)
+    denials = [s for s in spans if s.section == "denial"]
+    spans = [s for s in spans if s.section in CONCEPTS or not any(
+        d.clause == s.clause and d.start <= s.start and s.end <= d.end for d in denials)]
+    spans = [s for s in spans if s.section not in ("routine", "drink") or not any(
+        c.clause == s.clause and c.start <= s.start and s.end <= c.end
+        for c in inside)]
     post = {s.section for s in spans}
     clause_has = {(s.clause, s.section) for s in spans}
     told = {n for n, c in enumerate(parts) if _YEAR.search(c) or (n, "past") in clause_has}

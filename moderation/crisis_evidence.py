@@ -72,14 +72,22 @@ RULES: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     # passwords and papers left for others, with a reason they will need them
     ("legacy+reason", "legacy", ("afterwards", "finality", "hopeless", "farewell", "note", "found", "calm", "plan",
                                  "ready", "rehome", "disposal", "settled", "absent"), False),
+    # a time set for something left unnamed ("set my alarm for 3am when everyone's asleep. that's
+    # when", "stemmene sier at det er i natt"), with anything that says what it is
+    ("when_it+reason", "when_it", ("covert", "urge", "plan", "plan2", "hopeless", "finality", "method", "pills",
+                                   "stash", "ready", "farewell", "death", "selfharm", "secret", "disposal", "voices",
+                                   "calm", "note", "lastpost", "hoard", "legacy"), False),
+    # voices heard telling a time or an act
+    ("voices+act", "voices", ("near", "when_it", "do_it", "method", "selfharm"), False),
     # a car's engine running where the air cannot get out
     ("engine+enclosed", "engine", ("enclosed",), True),
 )
 # Rules the learned stage may not lower to a note (moderation/crisis_combine.answers): each names
 # a set-up that has no everyday reading once its parts are there — a ligature tied or tested on
-# something to hang from, an amount taken minutes ago or with the body reacting. The model, which
+# something to hang from, an amount taken minutes ago or with the body reacting, a hose and tape
+# for a car. The model, which
 # never saw such wording, is no judge of them.
-SURE = frozenset({"ligature+anchor", "overdose+now"})
+SURE = frozenset({"ligature+anchor", "overdose+now", "exhaust+car"})
 # Rules whose anchor named twice is enough ("found the place, and the date is set").
 TWICE = {"plan+reason": "plan", "disposal+final": "disposal",
          "farewell+final": "farewell"}
@@ -101,6 +109,10 @@ def _pills_as_method(reading: Reading, text: str) -> bool:
 _UNITS = frozenset(t for w in ("mg", "milligram", "milligrams", "milligrammer", "ml", "mcg", "µg", "g", "kg", "km",
                                 "min", "mins", "minutes", "minutter", "hours", "timer", "years", "år", "days",
                                 "dager", "weeks", "uker", "kr", "%") for t in tokens(w))
+
+
+_CAR = frozenset(tokens("car cars bil bilen bilene bilens garage"))
+_CAR_PREFIXES = tuple(tokens("eksos exhaust garasj"))
 
 
 def _counted(text: str) -> bool:
@@ -174,6 +186,12 @@ def evidence_of(reading: Reading, text: str) -> tuple[int, bool, list[str]]:
     if reading.has("ingested") and (counted or "amount" in reading.undone or reading.has("amount")) and (
             reading.has("symptom", "ago")) and (medicine or counted):
         fired.append("overdose+now")
+        strong = True
+    # a hose and tape with a car: carbon monoxide ("skaffet slange og teip til bilen"); with the
+    # garden ("hose and tape for the sprinkler") no car is named
+    if reading.has("exhaust") and (reading.has("engine", "enclosed") or any(
+            w in _CAR or w.startswith(_CAR_PREFIXES) for w in tokens(text))):
+        fired.append("exhaust+car")
         strong = True
     if _absent_from_a_day(reading):
         fired.append("absent+occasion")
