@@ -78,7 +78,7 @@ RULES: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
                                    "stash", "ready", "farewell", "death", "selfharm", "secret", "disposal", "voices",
                                    "calm", "note", "lastpost", "hoard", "legacy"), False),
     # voices heard telling a time or an act
-    ("voices+act", "voices", ("near", "when_it", "do_it", "method", "selfharm"), False),
+    ("voices+act", "voices", ("when_it", "do_it", "method", "selfharm"), False),
     # a car's engine running where the air cannot get out
     ("engine+enclosed", "engine", ("enclosed",), True),
 )
