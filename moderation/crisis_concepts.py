@@ -204,6 +204,7 @@ class Reading:
     undone: set[str]
     scoped: list[Span]                 # undone by a clear statement about whose or when (SCOPES)
     clause_words: list[list[str]]
+    negated: frozenset[str] = frozenset()      # sections undone by a negation before them
 
     def has(self, *sections: str) -> bool:
         return any(s.section in sections for s in self.live)
@@ -302,7 +303,7 @@ def read(text: str) -> Reading:
         s.section in ("again", "urge") and s.clause not in told for s in spans)
     helping = "help_other" in post and "third" in post
     facts = _Facts(spans, clause_words, clause_has, told, came_through, helping, _returns(spans, clause_words))
-    live, undone = [], set()
+    live, undone, negated = [], set(), set()
     scoped = [s for s in hidden if s.section in CONCEPTS]
     for c in spans:
         if c.section not in CONCEPTS:
@@ -312,9 +313,11 @@ def read(text: str) -> Reading:
             undone.add(c.section)
             if why in SCOPES:
                 scoped.append(c)
+            if why == "negated":
+                negated.add(c.section)
         else:
             live.append(c)
-    return Reading(live, undone, scoped, clause_words)
+    return Reading(live, undone, scoped, clause_words, frozenset(negated))
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import pytest
 from bench.safety import Post, run
 from moderation import crisis_evidence as concepts
 from moderation.crisis import assess, assess_where, combined_tier
+from moderation import crisis_combine as concepts_combine
 from moderation.crisis_combine import combine_rules
 
 # One post per rule and language; stage one (the phrase lists) misses every one of them.
@@ -335,3 +336,23 @@ def test_no_joke_said_elsewhere_keeps_a_laugh_from_making_it_figurative() -> Non
     assert assess("haha i'm going to kill myself tonight. not a joke") == 2
     assert assess("haha jeg skal ta livet av meg i kveld. ikke en spøk") == 2
     assert assess("haha this exam will kill me") < 2
+
+
+@pytest.mark.parametrize("text", [
+    "i don't want to die, i just want the mornings to be less heavy. small steps",
+    "jeg vil ikke dø, jeg vil bare at det skal bli litt lettere å stå opp om morgenen",
+    "i am not going to kill myself, i just needed to vent somewhere tonight",
+])
+def test_a_denial_of_wanting_to_die_is_not_answered_by_the_model_alone(text: str) -> None:
+    first, where = assess_where(text)
+    tier, _, denied = concepts_combine.rules_reading(first, text, where, with_denial=True)
+    assert tier < 2 and denied
+    assert combined_tier(text) < 2
+
+
+def test_a_denial_with_something_else_pointing_to_a_crisis_is_no_denial() -> None:
+    text = "i don't want to die but i have the rope in my bag"
+    first, where = assess_where(text)
+    assert not concepts_combine.rules_reading(first, text, where, with_denial=True)[2]
+    assert not concepts_combine.answers(False, True, 0.9, 12, 0.6, 0.08, denied=True)
+    assert concepts_combine.answers(True, True, 0.9, 12, 0.6, 0.08, denied=True)
