@@ -356,3 +356,15 @@ def test_a_denial_with_something_else_pointing_to_a_crisis_is_no_denial() -> Non
     assert not concepts_combine.rules_reading(first, text, where, with_denial=True)[2]
     assert not concepts_combine.answers(False, True, 0.9, 12, 0.6, 0.08, denied=True)
     assert concepts_combine.answers(True, True, 0.9, 12, 0.6, 0.08, denied=True)
+
+
+@pytest.mark.parametrize("text", [
+    "nearly died of fright when the smoke alarm went off at 3am",
+    "holdt på å dø av skrekk da røykvarsleren gikk i natt",
+    "laptop is about to die and the charger is at work",
+    "mobilen holder på å dø, svarer i morgen",
+    "that back pass was pure suicide, how is he still in the team",
+    "det var rene selvmordet av keeperen å gå ut på den ballen",
+])
+def test_dying_of_a_feeling_a_device_or_a_reckless_play_is_an_idiom(text: str) -> None:
+    assert concepts.evidence(text)[0] < 2
