@@ -61,7 +61,9 @@ RETURNABLE = {"farewell", "lastpost", "finality", "disposal", "settled"}
 NOTEWORTHY = {"death", "selfharm", "method", "place", "water"}
 FIRST = frozenset(t for w in ("i", "me", "my", "myself", "mine", "jeg", "meg", "min", "mitt", "mine", "selv")
                   for t in tokens(w))
-_NOT_NEGATING = frozenset(t for w in ("stop", "help", "slutte", "la", "wait", "vente") for t in tokens(w))
+# after a negation these take it elsewhere: "can't stop", "don't know it's forever"
+_NOT_NEGATING = frozenset(t for w in ("stop", "help", "slutte", "la", "wait", "vente", "know", "knows", "realise",
+                                      "realize") for t in tokens(w))
 _PREP = frozenset(t for w in ("to", "for", "with", "from", "about", "of", "til", "for", "med", "fra", "om", "av",
                               "hos", "på", "at", "and", "og") for t in tokens(w))
 _SUBJECT_I = frozenset(t for w in ("i", "jeg") for t in tokens(w))
@@ -358,8 +360,12 @@ def _undone_by(c: Span, f: _Facts) -> str:
     # er ikke det", "it's not for the lamp") is a cover story: it undoes nothing
     denied = any((m, "denial") in f.clause_has for m in (c.clause, c.clause + 1, c.clause + 2)) \
         or bool(_OVERDOSE & set(words[c.start:c.end]))      # "overdose" has no everyday purpose
+    # "tied the scarf to the curtain rail": "to"/"til" a thing to hang from is where, not what for
+    tied_to = c.section in ("method", "ligature", "cord") and any(
+        s.section == "anchor" and s.clause == c.clause and c.end < s.start <= c.end + 3 for s in f.spans)
     if not denied and (c.section in EVERYDAY and any(r in here for r in routine)
-                       or c.section in ("method", "pills", "means", "ligature", "cord", "anchor") and _purpose(words, c)):
+                       or c.section in ("method", "pills", "means", "ligature", "cord", "anchor")
+                       and _purpose(words, c) and not tied_to):
         return "purpose"                                  # "rope for the climbing gym", "pills for my headache"
     if not denied and c.section in EVERYDAY and c.section != "rehome" and any(f.around(c.clause, r) for r in routine):
         return "everyday"                                 # an everyday word in the clause next to it

@@ -256,6 +256,10 @@ NEW_RULES = [
     ("selfharm+urge", "vil gjøre meg skikkelig vondt i kveld, klarer ikke la være"),
     ("blade+at_hand", "scared of what i might do tonight, the knives are right there"),
     ("denial+means", "hva er den minst smertefulle måten? ikke til en bok"),
+    ("ligature+anchor", "tied my belt to the curtain pole and checked it would hold"),      # "to" a rail is where
+    ("overdose+now", "svelget alt i baderomsskapet for et kvarter siden. rommet snurrer"),
+    ("rehome+reason", "my sister is getting the dog on monday. she doesn't know it's forever"),
+    ("legacy+reason", "skrev julekort til gudbarna for de neste fire årene. de får dem etterpå"),
 ]
 
 
@@ -317,6 +321,13 @@ EVERYDAY_LOOKALIKES = [
     "skrev julekort på forskudd i år, er så flink",
     "orker ikke en vinter til med denne snøen, og så er jeg ferdig med vinterdekk for i år",
     "skal gjøre meg skikkelig vondt i beina på treninga i kveld lol",
+    "tied the scarf to the curtain rail as a tie-back, looks really nice actually",
+    "knyttet skjerfet til gardinstanga som pynt, ble fint",
+    "my daughter doesn't know it's her surprise party tomorrow, don't tell her",
+    "dattera mi vet ikke at det er overraskelsesfest i morgen",
+    "my brother is getting my cat on thursday while i'm at my course, she loves him",
+    "betalte bilforsikringa for de neste tre årene, deilig",
+    "tok med alt i kjøleskapet til matsentralen for et kvarter siden",
 ]
 
 
