@@ -47,7 +47,7 @@ RULES: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     ("prepare+final", "prepare", ("finality", "do_it", "hopeless"), False),
     # where, when or how decided, with anything that says what for ("chosen the place and I
     # know when, none of it matters"; a plan named twice counts too, below)
-    ("plan+reason", "plan", ("death", "selfharm", "method", "hopeless", "finality", "ready", "calm", "covert",
+    ("plan+reason", "plan", ("death", "selfharm", "method", "hopeless", "finality", "ready", "calm", "covert", "denial",
                              "disposal", "farewell", "note", "found", "hoard", "legacy", "rehome", "prepare", "place",
                              "plan2"), False),
     ("plan2", "plan2", ("first", "ready", "finality", "hopeless", "calm"), False),

@@ -260,6 +260,9 @@ NEW_RULES = [
     ("overdose+now", "svelget alt i baderomsskapet for et kvarter siden. rommet snurrer"),
     ("rehome+reason", "my sister is getting the dog on monday. she doesn't know it's forever"),
     ("legacy+reason", "skrev julekort til gudbarna for de neste fire årene. de får dem etterpå"),
+    ("plan+reason", "the nurse thinks i'm fine now. i let her think that. it will be friday"),
+    ("plan+reason", "legen tror jeg er bedre. jeg lar ham tro det. datoen er fredag"),
+    ("place+there", "drove up to the cliff car park. sitting here still deciding"),
 ]
 
 
@@ -328,6 +331,9 @@ EVERYDAY_LOOKALIKES = [
     "my brother is getting my cat on thursday while i'm at my course, she loves him",
     "betalte bilforsikringa for de neste tre årene, deilig",
     "tok med alt i kjøleskapet til matsentralen for et kvarter siden",
+    "the date is friday for the wedding, we're so excited",
+    "datoen er lørdag for bryllupet, gleder oss",
+    "drove to the coast today, still deciding where to eat",
 ]
 
 
