@@ -74,8 +74,9 @@ RULES: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
                                  "ready", "rehome", "disposal", "settled", "absent"), False),
     # a time set for something left unnamed ("set my alarm for 3am when everyone's asleep. that's
     # when", "stemmene sier at det er i natt"), with anything that says what it is
-    ("when_it+reason", "when_it", ("covert", "urge", "plan", "plan2", "hopeless", "finality", "method", "pills",
-                                   "stash", "ready", "farewell", "death", "selfharm", "secret", "disposal", "voices",
+    # ("finally" and "want" are no reason here: "da skjer det, endelig ferie!")
+    ("when_it+reason", "when_it", ("covert", "plan", "plan2", "hopeless", "finality", "method", "pills",
+                                   "stash", "farewell", "death", "selfharm", "secret", "disposal", "voices",
                                    "calm", "note", "lastpost", "hoard", "legacy"), False),
     # voices heard telling a time or an act
     ("voices+act", "voices", ("when_it", "do_it", "method", "selfharm"), False),

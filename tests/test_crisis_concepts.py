@@ -334,6 +334,12 @@ EVERYDAY_LOOKALIKES = [
     "the date is friday for the wedding, we're so excited",
     "datoen er lørdag for bryllupet, gleder oss",
     "drove to the coast today, still deciding where to eat",
+    "booked the flights in advance this year so it's cheaper, my mum will understand later",
+    "kjøpte julegaver på forskudd i år, ungene får dem etterpå når vi er hjemme igjen",
+    "da skjer det, endelig ferie!",
+    "that's when i realised i'd left the oven on",
+    "før jeg ombestemmer meg: jeg meldte meg på 5 km løpet!",
+    "avbestilte timen hos fastlegen, er bedre nå så trenger den ikke",
 ]
 
 
