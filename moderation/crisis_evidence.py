@@ -69,9 +69,10 @@ RULES: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     # means, a high place or a goodbye: what it is really for is left unsaid
     ("denial+means", "denial", ("method", "place", "pills", "blade", "water", "means", "stash", "farewell",
                                 "legacy", "absent"), False),
-    # passwords and papers left for others, with a reason they will need them
-    ("legacy+reason", "legacy", ("afterwards", "finality", "hopeless", "farewell", "note", "found", "calm", "plan",
-                                 "ready", "rehome", "disposal", "settled", "absent"), False),
+    # passwords and papers left for others, with a reason they will need them ("finally sorted"
+    # is no reason: "changed my will after the divorce, finally sorted")
+    ("legacy+reason", "legacy", ("afterwards", "finality", "hopeless", "farewell", "note", "found", "calm", "plan", "covert",
+                                 "rehome", "disposal", "settled", "absent"), False),
     # a time set for something left unnamed ("set my alarm for 3am when everyone's asleep. that's
     # when", "stemmene sier at det er i natt"), with anything that says what it is
     # ("finally" and "want" are no reason here: "da skjer det, endelig ferie!")

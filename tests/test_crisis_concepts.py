@@ -263,6 +263,8 @@ NEW_RULES = [
     ("plan+reason", "the nurse thinks i'm fine now. i let her think that. it will be friday"),
     ("plan+reason", "legen tror jeg er bedre. jeg lar ham tro det. datoen er fredag"),
     ("place+there", "drove up to the cliff car park. sitting here still deciding"),
+    ("legacy+reason", "updated my will on monday. saturday it is, while they are away"),
+    ("disposal+final", "slettet kontoene og bildene mine i går. så er jeg borte"),
 ]
 
 
@@ -340,6 +342,10 @@ EVERYDAY_LOOKALIKES = [
     "that's when i realised i'd left the oven on",
     "før jeg ombestemmer meg: jeg meldte meg på 5 km løpet!",
     "avbestilte timen hos fastlegen, er bedre nå så trenger den ikke",
+    "updated my will while the kids were at camp, feels very grown up",
+    "changed my will last year after the divorce, finally sorted",
+    "deleted all my old photos from facebook, starting fresh with the new job",
+    "endret testamentet etter at vi fikk barn nummer to, advokaten var grei",
 ]
 
 
