@@ -265,6 +265,10 @@ NEW_RULES = [
     ("place+there", "drove up to the cliff car park. sitting here still deciding"),
     ("legacy+reason", "updated my will on monday. saturday it is, while they are away"),
     ("disposal+final", "slettet kontoene og bildene mine i går. så er jeg borte"),
+    ("withheld+hidden", "pretended to take my lithium in front of the staff all week. it's under my mattress"),
+    ("withheld+hidden", "later som jeg tar medisinene når de sjekker. de ligger i putetrekket"),
+    ("pills+stash", "the tablets are on the bed and i'm taking them all at once"),
+    ("pills+stash", "tablettene ligger klare, tar alle sammen etter dette innlegget"),
 ]
 
 
@@ -346,6 +350,10 @@ EVERYDAY_LOOKALIKES = [
     "changed my will last year after the divorce, finally sorted",
     "deleted all my old photos from facebook, starting fresh with the new job",
     "endret testamentet etter at vi fikk barn nummer to, advokaten var grei",
+    "put the step ladder under the loft hatch to get the christmas decorations down, my belt snapped lol",
+    "lot som jeg tok medisinene i en uke og det ble kjempeille. er tilbake på dem nå og har snakket med legen",
+    "luka og jeg skal på kino i kveld, gleder meg",
+    "skal ta alle ungene med på kino i helga",
 ]
 
 
