@@ -91,7 +91,7 @@ def combine_rules(first_stage: int, text: str, where: list[list[str]] | None = N
 # points to one, the learned stage — which weighs the words "die" and "hurt myself" whatever stands
 # before them — may not answer alone. The rules still note it for the consultant.
 DENIABLE = {"death", "selfharm"}
-DENIED_ALONE = DENIABLE | {"urge", "stash", "future"}     # "do not want to die": "to die" is a stash word too
+DENIED_ALONE = DENIABLE | {"urge", "stash", "future", "again"}    # "to die" is a stash word too; "never … again"
 
 
 def _denies_wanting(reading: Reading) -> bool:

@@ -405,3 +405,14 @@ def test_a_denial_with_something_else_pointing_to_a_crisis_is_no_denial() -> Non
 ])
 def test_dying_of_a_feeling_a_device_or_a_reckless_play_is_an_idiom(text: str) -> None:
     assert concepts.evidence(text)[0] < 2
+
+
+def test_a_rope_named_by_its_everyday_kind_is_no_method() -> None:
+    assert concepts.evidence("there's a rope in my car, it's a tow rope for the trailer. today again")[0] < 2
+    assert concepts.evidence("har tau i sekken i dag, men det er klatretau til helga")[0] < 2
+
+
+def test_never_again_is_a_denial() -> None:
+    text = "i am never going to cut again, threw the blades in the bin today and i feel proud"
+    first, where = assess_where(text)
+    assert concepts_combine.rules_reading(first, text, where, with_denial=True)[2]
