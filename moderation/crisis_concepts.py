@@ -358,7 +358,8 @@ def _undone_by(c: Span, f: _Facts) -> str:
     routine = ("routine",) if c.section in WITH_DRINK else ("routine", "drink")
     # an everyday purpose the writer takes back right after ("sa det var mens jeg er på ferie. det
     # er ikke det", "it's not for the lamp") is a cover story: it undoes nothing
-    denied = any((m, "denial") in f.clause_has for m in (c.clause, c.clause + 1, c.clause + 2)) \
+    # (or right before: "she thinks i'm at the gym. i'm at the quarry")
+    denied = any((m, "denial") in f.clause_has for m in (c.clause - 1, c.clause, c.clause + 1, c.clause + 2)) \
         or bool(_OVERDOSE & set(words[c.start:c.end]))      # "overdose" has no everyday purpose
     # "tied the scarf to the curtain rail": "to"/"til" a thing to hang from is where, not what for
     tied_to = c.section in ("method", "ligature", "cord") and any(

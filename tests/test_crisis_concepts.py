@@ -269,6 +269,9 @@ NEW_RULES = [
     ("withheld+hidden", "later som jeg tar medisinene når de sjekker. de ligger i putetrekket"),
     ("pills+stash", "the tablets are on the bed and i'm taking them all at once"),
     ("pills+stash", "tablettene ligger klare, tar alle sammen etter dette innlegget"),
+    ("denial+means", "my husband thinks i'm at the gym. i'm on the top floor of the car park"),
+    ("denial+means", "kona tror jeg er på jobb. jeg står på brua"),
+    ("place+there", "waiting for the last train to pass, then i walk onto the motorway"),
 ]
 
 
@@ -354,6 +357,10 @@ EVERYDAY_LOOKALIKES = [
     "lot som jeg tok medisinene i en uke og det ble kjempeille. er tilbake på dem nå og har snakket med legen",
     "luka og jeg skal på kino i kveld, gleder meg",
     "skal ta alle ungene med på kino i helga",
+    "my mum thinks i'm at the gym but i'm actually at the cinema with friends lol",
+    "mamma tror jeg er på trening, men jeg er på kino med venner lol",
+    "caught the last bus home after the concert, knackered",
+    "the motorway was closed so we took the scenic route to the cabin",
 ]
 
 
