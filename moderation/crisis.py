@@ -232,8 +232,10 @@ def _about_me(words: list[str], start: int) -> bool:
         any(w in FIRST_PERSON and w not in _POSSESSIVE for w in words[max(0, start - 6):start])
 
 
-def clause_tier(words: list[str], lex: Lexicon, away: bool = False, routine: bool = False) -> int:
-    """2 = first-person crisis, 1 = a mention (note), 0 = nothing."""
+def clause_tier(words: list[str], lex: Lexicon, away: bool = False, routine: bool = False,
+                serious: bool = False) -> int:
+    """2 = first-person crisis, 1 = a mention (note), 0 = nothing. ``serious``: the post says
+    elsewhere that it is no joke, so a "lol" or "haha" here does not make it figurative."""
     best = 0
     s = lex.sections
     for hit in _hits(words, lex) + _composed(words, lex):
@@ -256,7 +258,7 @@ def clause_tier(words: list[str], lex: Lexicon, away: bool = False, routine: boo
         if _negated(words, lex, hit.start) or _fed_up(words, hit, lex):
             best = max(best, 1)
             continue
-        if _contains(words, s["figurative"]) and not _contains(words, s["serious"]):
+        if _contains(words, s["figurative"]) and not serious and not _contains(words, s["serious"]):
             best = max(best, 1)
             continue
         recent = _contains(words, s["recent"])
@@ -320,6 +322,15 @@ def _own_thought(plain_words: list[list[str]], lex: Lexicon) -> bool:
         and not _contains(flat, s["news"]) and not _contains(flat, s["third"])
 
 
+def _says_no_joke(clause_words: list[list[str]], lex: Lexicon) -> bool:
+    """The post says, in a clause of its own, that it is not joking ("lol I'm going to kill myself.
+    not a joke", "ikke en spøk, jeg skriver bare lol når jeg får panikk"): a laugh elsewhere in the
+    post is then nervousness, not a joke. Only phrases of two words or more count post-wide; a lone
+    "seriously" or "fr" is an intensifier ("seriously, this exam will kill me")."""
+    phrases = [p for p in lex.sections["serious"] if len(p) >= 2]
+    return any(_contains(w, phrases) for w in clause_words)
+
+
 def assess(text: str, extra: tuple[str, ...] = ()) -> int:
     """The crisis tier of a whole text: 2 answer + alert, 1 quiet note, 0 nothing."""
     return assess_where(text, extra)[0]
@@ -335,8 +346,9 @@ def assess_where(text: str, extra: tuple[str, ...] = ()) -> tuple[int, list[list
     clause_words = [tokens(c) for c in clauses(plain)]
     gone = away(clause_words, lex)
     routine = any(_contains(w, lex.sections["method_routine"]) for w in clause_words)
+    serious = _says_no_joke(clause_words, lex)
     for words in clause_words:
-        best = max(best, clause_tier(words, lex, gone, routine))
+        best = max(best, clause_tier(words, lex, gone, routine, serious))
         if best == 2:
             return 2, [words]
     if composed_tier(clause_words, lex, _subject_is_other, lambda w: is_past(w, lex),

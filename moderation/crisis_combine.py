@@ -11,7 +11,7 @@ answer.
 from __future__ import annotations
 
 from moderation.crisis_concepts import CONCEPTS, Reading, read
-from moderation.crisis_evidence import evidence_of
+from moderation.crisis_evidence import SURE, evidence_of
 from moderation.crisis_model import probability, shipped
 
 # What stage one's phrases speak of, and what still points to a crisis when it is live.
@@ -53,11 +53,11 @@ def combine(first_stage: int, text: str, where: list[list[str]] | None = None) -
       ``doubt_below``): then it is a quiet note for the consultant, never nothing;
     - a probability of one half or more is at least a quiet note.
     Both thresholds were chosen by cross-validation (training/train.py)."""
-    tier = combine_rules(first_stage, text, where)
+    tier, sure, denied = rules_reading(first_stage, text, where, with_denial=True)
     model, p = shipped(), probability(text)
     if model is None or p is None:
         return tier
-    if answers(tier == 2, tier > 0, p, len(text.split()), model.answer_at, model.doubt_below):
+    if answers(tier == 2, tier > 0, p, len(text.split()), model.answer_at, model.doubt_below, sure, denied):
         return 2
     if tier == 2 or p >= model.answer_at:
         return 1
@@ -65,29 +65,61 @@ def combine(first_stage: int, text: str, where: list[list[str]] | None = None) -
 
 
 def answers(rule_answers: bool, rule_notes: bool, p: float, words: int, answer_at: float,
-            doubt_below: float) -> bool:
+            doubt_below: float, sure: bool = False, denied: bool = False) -> bool:
     """Whether the author gets the answer: the one decision, shared with the threshold search
     (training/train.py), so the cross-validated figures are what the bot does. The model
     answers alone, and lowers the rules' answer to a note, only in a post of MODEL_ALONE_WORDS
     words or more: on shorter posts it is least sure, and there the rules stand. (Lowering only
     the phrase lists' answers, not the concept stage's, was measured: worse on every blind set.)"""
     long = words >= MODEL_ALONE_WORDS
+    if rule_answers and sure:
+        return True              # a rule of crisis_evidence.SURE: the model cannot lower it
+    if denied and not rule_answers:
+        return False             # the writer says they do not want to die (``_denies_wanting``)
     if p >= answer_at:
         return rule_notes or long
     return rule_answers and (p >= doubt_below or not long)
 
 
 def combine_rules(first_stage: int, text: str, where: list[list[str]] | None = None) -> int:
+    """The rules' tier alone (``rules_reading``)."""
+    return rules_reading(first_stage, text, where)[0]
+
+
+# Negated, these say the writer does not want what a crisis is ("jeg vil ikke dø, jeg vil bare at
+# livet skal bli annerledes", "I'm not going to hurt myself"); with nothing else in the post that
+# points to one, the learned stage — which weighs the words "die" and "hurt myself" whatever stands
+# before them — may not answer alone. The rules still note it for the consultant.
+DENIABLE = {"death", "selfharm"}
+DENIED_ALONE = DENIABLE | {"urge", "stash", "future", "again"}    # "to die" is a stash word too; "never … again"
+
+
+def _denies_wanting(reading: Reading) -> bool:
+    return bool(reading.negated & DENIABLE) and reading.negated <= DENIED_ALONE and not any(
+        s.section in CONCERN for s in reading.live)
+
+
+def rules_reading(first_stage: int, text: str, where: list[list[str]] | None = None,
+                  with_denial: bool = False):  # type: ignore[no-untyped-def]
     """Stage one's tier and this stage's together: the higher, except that
     - stage one's reading of a post as a mention (1: negated, past, someone else's) is overruled
       only by strong evidence (a method with a time, a purchase or at hand; self-harm again or now);
     - stage one's answer (2) is lowered to a note when this stage fires nothing and reads the
       same words as clearly scoped (``_scoped``); ``where`` are the clauses stage one fired on
-      (None: unknown, so stage one stands)."""
+      (None: unknown, so stage one stands).
+    The second value: a rule of crisis_evidence.SURE fired, which the model may not lower — a
+    set-up no everyday post describes, in words the corpus may never have held.
+    The third (``with_denial``): the writer denies wanting to die or to self-harm and nothing else
+    points to a crisis (``_denies_wanting``)."""
     reading = read(text)
-    tier, strong, _ = evidence_of(reading, text)
+    tier, strong, fired = evidence_of(reading, text)
+    sure = bool(SURE.intersection(fired))
     if first_stage == 2:
-        return 1 if tier < 2 and where is not None and _scoped(reading, where) else 2
-    if tier == 2 and first_stage == 1 and not strong:
-        return 1
-    return max(first_stage, tier)
+        tier, sure = (1 if tier < 2 and where is not None and _scoped(reading, where) else 2), sure
+    elif tier == 2 and first_stage == 1 and not strong:
+        tier, sure = 1, False
+    else:
+        tier = max(first_stage, tier)
+    if with_denial:
+        return tier, sure, _denies_wanting(reading)
+    return tier, sure

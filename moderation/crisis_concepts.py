@@ -32,17 +32,26 @@ CONCEPTS = ("death", "selfharm", "method", "pills", "amount", "stash", "acquire"
             # preparing to be found, medicine kept back, absent from a day ahead, a pet rehomed, a
             # deadline, a secret kept, what is left for others
             "plan", "plan2", "found", "hoard", "absent", "occasion", "rehome", "deadline", "secret", "legacy",
-            "afterwards", "enclosed", "engine", "withheld", "hidden", "done", "boxes", "swallow", "ingested")
+            "afterwards", "enclosed", "engine", "withheld", "hidden", "done", "boxes", "swallow", "ingested",
+            # a reason told to others and taken back ("told her it was for a holiday. it isn't"), a
+            # handing over for good ("she can keep him forever")
+            "denial", "permanent",
+            # something to hang from, something to hang with, and tying or testing it
+            "anchor", "ligature", "cord", "fasten",
+            # what an overdose does to the body, and a dose taken minutes or hours ago
+            "symptom", "ago",
+            # a time set for an act left unnamed ("that's when"), voices heard, a hose for the exhaust
+            "when_it", "voices", "exhaust")
 CONTEXT = ("idiom", "negation", "third", "fear", "past", "recovered", "fiction", "help_other", "routine",
            "drink", "return", "away", "plural", "safekeeping")
 GAP, END = "…", "$"
 # Concepts an everyday use undoes ("rope for the boat", "gave my bike away, I got a new one").
 EVERYDAY = {"method", "pills", "acquire", "at_hand", "disposal", "prepare", "place", "go", "blade",
-            "stash", "means", "settled", "water", "plan", "plan2", "rehome", "engine", "boxes"}
+            "stash", "means", "settled", "water", "plan", "plan2", "rehome", "engine", "boxes", "ligature", "cord", "anchor"}
 # Said of the writer's own life whoever is the grammatical subject ("my neighbour is taking the
 # dog on sunday", "he'll need them after this weekend").
 ANY_SUBJECT = {"near", "present", "deadline", "secret", "rehome", "legacy", "occasion", "afterwards", "hidden",
-               "at_hand"}
+               "at_hand", "denial", "permanent", "when_it", "voices"}
 # A drink is an everyday purpose ("a coffee on the bridge"), except beside pills: alcohol with
 # an amount of them is a danger, not a use.
 WITH_DRINK = {"pills", "method", "boxes"}
@@ -52,7 +61,9 @@ RETURNABLE = {"farewell", "lastpost", "finality", "disposal", "settled"}
 NOTEWORTHY = {"death", "selfharm", "method", "place", "water"}
 FIRST = frozenset(t for w in ("i", "me", "my", "myself", "mine", "jeg", "meg", "min", "mitt", "mine", "selv")
                   for t in tokens(w))
-_NOT_NEGATING = frozenset(t for w in ("stop", "help", "slutte", "la", "wait", "vente") for t in tokens(w))
+# after a negation these take it elsewhere: "can't stop", "don't know it's forever"
+_NOT_NEGATING = frozenset(t for w in ("stop", "help", "slutte", "la", "wait", "vente", "know", "knows", "realise",
+                                      "realize") for t in tokens(w))
 _PREP = frozenset(t for w in ("to", "for", "with", "from", "about", "of", "til", "for", "med", "fra", "om", "av",
                               "hos", "på", "at", "and", "og") for t in tokens(w))
 _SUBJECT_I = frozenset(t for w in ("i", "jeg") for t in tokens(w))
@@ -142,10 +153,17 @@ def _same(word: str, item: str) -> bool:
     return word.endswith(item[1:]) if item.startswith("*") else word == item
 
 
+# Norwegian puts the verb before the subject after a fronted time or place ("i dag kutta jeg meg",
+# "så skar jeg meg igjen"): a "jeg" between a verb and its "meg" is the same statement as "kutta meg".
+_ME, _I_NB = tokens("meg")[0], tokens("jeg")[0]
+
+
 def _match(words: list[str], i: int, entry: Entry, k: int = 0) -> int:
     """The end index if ``entry[k:]`` matches ``words`` from ``i``, else -1."""
     while k < len(entry):
         item = entry[k]
+        if item == _ME and k > 0 and i + 1 < len(words) and words[i] == _I_NB and words[i + 1] == _ME:
+            i += 1                                  # "kutta jeg meg" as "kutta meg"
         if item == GAP:
             for skip in range(4):
                 end = _match(words, i + skip, entry, k + 1)
@@ -172,6 +190,8 @@ def _find(words: list[str], n: int, lex: Lexicon) -> list[Span]:
     found = []
     for i, word in enumerate(words):
         pair = lex.pairs.get((word, words[i + 1]), ()) if i + 1 < len(words) else ()
+        if words[i + 1:i + 3] == [_I_NB, _ME]:
+            pair += lex.pairs.get((word, _ME), ())              # "skar jeg meg" (see _match)
         for section, entry in lex.exact.get(word, ()) + pair + lex.prefix.get(word[:2], ()) + lex.suffix:
             end = _match(words, i, entry)
             if end > i:
@@ -186,6 +206,7 @@ class Reading:
     undone: set[str]
     scoped: list[Span]                 # undone by a clear statement about whose or when (SCOPES)
     clause_words: list[list[str]]
+    negated: frozenset[str] = frozenset()      # sections undone by a negation before them
 
     def has(self, *sections: str) -> bool:
         return any(s.section in sections for s in self.live)
@@ -226,11 +247,27 @@ def _other_subject(words: list[str], spans: list[Span], c: Span) -> bool:
     # "she wrote me a goodbye letter": only a new "I" takes the subject back
     # "wrote letters to my kids and put them…": after a preposition the person is an object
     others = [s.end for s in spans if s.section == "third" and s.clause == c.clause and s.end <= c.start
-              and (s.start == 0 or words[s.start - 1] not in _PREP)]
+              and (s.start == 0 or words[s.start - 1] not in _PREP or words[s.end:s.end + 1] == [_WHO_REL[0]]
+                   or words[s.end:s.end + 1] == [_WHO_REL[1]]) and not _asked(words, s)]
     if not others:
         return False
     last_other = max(others)
     return not any(w in _SUBJECT_I for w in words[last_other:c.start])
+
+
+# "with my partner who took an overdose", "med kjæresten min som tok en overdose": after a
+# preposition the person is an object, but a "who" after them makes them the subject of what follows
+_WHO_REL = (tokens("who")[0], tokens("som")[0])
+_KNOW = frozenset(t for w in ("know", "knows", "vet", "veit") for t in tokens(w))
+_WHO_ASK = frozenset(t for w in ("som", "who", "does", "do") for t in tokens(w))
+
+
+def _asked(words: list[str], s: Span) -> bool:
+    """ "noen som vet om taket …", "does anyone know …", "vet noen …": the person named is
+    the one asked, not the subject of what follows."""
+    after, before = words[s.end:s.end + 2], words[max(0, s.start - 1):s.start]
+    return bool(after) and (after[0] in _KNOW or after[0] in _WHO_ASK and after[1:] and after[1] in _KNOW) \
+        or bool(before) and before[0] in _KNOW
 
 
 def read(text: str) -> Reading:
@@ -251,6 +288,15 @@ def read(text: str) -> Reading:
     inside = [s for s in spans if s.section in CONCEPTS]
     spans = [s for s in spans if s.section != "negation" or not any(
         c.clause == s.clause and c.start <= s.start and s.end <= c.end and c is not s for c in inside)]
+    # what a denial takes back is not said ("ikke til en bok" is no book, "not for the view" no
+    # outing), and a routine word inside a concept's own words is that concept ("moved all my
+    # savings" is no move)
+    denials = [s for s in spans if s.section == "denial"]
+    spans = [s for s in spans if s.section in CONCEPTS or not any(
+        d.clause == s.clause and d.start <= s.start and s.end <= d.end for d in denials)]
+    spans = [s for s in spans if s.section not in ("routine", "drink") or not any(
+        c.clause == s.clause and c.start <= s.start and s.end <= c.end
+        for c in inside)]
     post = {s.section for s in spans}
     clause_has = {(s.clause, s.section) for s in spans}
     told = {n for n, c in enumerate(parts) if _YEAR.search(c) or (n, "past") in clause_has}
@@ -259,7 +305,7 @@ def read(text: str) -> Reading:
         s.section in ("again", "urge") and s.clause not in told for s in spans)
     helping = "help_other" in post and "third" in post
     facts = _Facts(spans, clause_words, clause_has, told, came_through, helping, _returns(spans, clause_words))
-    live, undone = [], set()
+    live, undone, negated = [], set(), set()
     scoped = [s for s in hidden if s.section in CONCEPTS]
     for c in spans:
         if c.section not in CONCEPTS:
@@ -269,9 +315,11 @@ def read(text: str) -> Reading:
             undone.add(c.section)
             if why in SCOPES:
                 scoped.append(c)
+            if why == "negated":
+                negated.add(c.section)
         else:
             live.append(c)
-    return Reading(live, undone, scoped, clause_words)
+    return Reading(live, undone, scoped, clause_words, frozenset(negated))
 
 
 @dataclass(frozen=True)
@@ -308,9 +356,19 @@ def _undone_by(c: Span, f: _Facts) -> str:
     if c.clause in f.told and "near" not in here:
         return "told"                                     # "years ago …", not "… and tonight"
     routine = ("routine",) if c.section in WITH_DRINK else ("routine", "drink")
-    if c.section in EVERYDAY and any(r in here for r in routine) or c.section in ("method", "pills", "means") and _purpose(words, c):
+    # an everyday purpose the writer takes back right after ("sa det var mens jeg er på ferie. det
+    # er ikke det", "it's not for the lamp") is a cover story: it undoes nothing
+    # (or right before: "she thinks i'm at the gym. i'm at the quarry")
+    denied = any((m, "denial") in f.clause_has for m in (c.clause - 1, c.clause, c.clause + 1, c.clause + 2)) \
+        or bool(_OVERDOSE & set(words[c.start:c.end]))      # "overdose" has no everyday purpose
+    # "tied the scarf to the curtain rail": "to"/"til" a thing to hang from is where, not what for
+    tied_to = c.section in ("method", "ligature", "cord") and any(
+        s.section == "anchor" and s.clause == c.clause and c.end < s.start <= c.end + 3 for s in f.spans)
+    if not denied and (c.section in EVERYDAY and any(r in here for r in routine)
+                       or c.section in ("method", "pills", "means", "ligature", "cord", "anchor")
+                       and _purpose(words, c) and not tied_to):
         return "purpose"                                  # "rope for the climbing gym", "pills for my headache"
-    if c.section in EVERYDAY and c.section != "rehome" and any(f.around(c.clause, r) for r in routine):
+    if not denied and c.section in EVERYDAY and c.section != "rehome" and any(f.around(c.clause, r) for r in routine):
         return "everyday"                                 # an everyday word in the clause next to it
     if c.section == "legacy" and f.around(c.clause, "safekeeping"):
         return "purpose"                                  # "my passwords in case something happens on the flight"
@@ -361,6 +419,7 @@ def _purpose(words: list[str], c: Span) -> bool:
     return not _NO_PURPOSE & set(after[1:]) and not any(w.isdigit() for w in after[1:])
 
 
+_OVERDOSE = frozenset(t for w in ("overdose", "overdosere", "overdoser") for t in tokens(w))
 _NEVER = frozenset(t for w in ("never", "aldri") for t in tokens(w))
 
 

@@ -47,7 +47,7 @@ RULES: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     ("prepare+final", "prepare", ("finality", "do_it", "hopeless"), False),
     # where, when or how decided, with anything that says what for ("chosen the place and I
     # know when, none of it matters"; a plan named twice counts too, below)
-    ("plan+reason", "plan", ("death", "selfharm", "method", "hopeless", "finality", "ready", "calm", "covert",
+    ("plan+reason", "plan", ("death", "selfharm", "method", "hopeless", "finality", "ready", "calm", "covert", "denial",
                              "disposal", "farewell", "note", "found", "hoard", "legacy", "rehome", "prepare", "place",
                              "plan2"), False),
     ("plan2", "plan2", ("first", "ready", "finality", "hopeless", "calm"), False),
@@ -64,13 +64,32 @@ RULES: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
                                  "ready", "plan"), False),
     # a pet rehomed against a deadline, in secret or with a reason to be gone
     ("rehome+reason", "rehome", ("deadline", "secret", "finality", "hopeless", "farewell", "calm", "ready", "plan",
-                                 "note", "legacy", "absent"), False),
-    # passwords and papers left for others, with a reason they will need them
-    ("legacy+reason", "legacy", ("afterwards", "finality", "hopeless", "farewell", "note", "found", "calm", "plan",
-                                 "ready", "rehome", "disposal", "settled", "absent"), False),
+                                 "note", "legacy", "absent", "denial"), False),
+    # a cover story taken back ("it's not for the lamp", "ikke for utsikten sin del") beside a
+    # means, a high place or a goodbye: what it is really for is left unsaid
+    ("denial+means", "denial", ("method", "place", "pills", "blade", "water", "means", "stash", "farewell",
+                                "legacy", "absent"), False),
+    # passwords and papers left for others, with a reason they will need them ("finally sorted"
+    # is no reason: "changed my will after the divorce, finally sorted")
+    ("legacy+reason", "legacy", ("afterwards", "finality", "hopeless", "farewell", "note", "found", "calm", "plan", "covert",
+                                 "rehome", "disposal", "settled", "absent"), False),
+    # a time set for something left unnamed ("set my alarm for 3am when everyone's asleep. that's
+    # when", "stemmene sier at det er i natt"), with anything that says what it is
+    # ("finally" and "want" are no reason here: "da skjer det, endelig ferie!")
+    ("when_it+reason", "when_it", ("covert", "plan", "plan2", "hopeless", "finality", "method", "pills",
+                                   "stash", "farewell", "death", "selfharm", "secret", "disposal", "voices",
+                                   "calm", "note", "lastpost", "hoard", "legacy"), False),
+    # voices heard telling a time or an act
+    ("voices+act", "voices", ("when_it", "do_it", "method", "selfharm"), False),
     # a car's engine running where the air cannot get out
     ("engine+enclosed", "engine", ("enclosed",), True),
 )
+# Rules the learned stage may not lower to a note (moderation/crisis_combine.answers): each names
+# a set-up that has no everyday reading once its parts are there — a ligature tied or tested on
+# something to hang from, an amount taken minutes ago or with the body reacting, a hose and tape
+# for a car. The model, which
+# never saw such wording, is no judge of them.
+SURE = frozenset({"ligature+anchor", "overdose+now", "exhaust+car"})
 # Rules whose anchor named twice is enough ("found the place, and the date is set").
 TWICE = {"plan+reason": "plan", "disposal+final": "disposal",
          "farewell+final": "farewell"}
@@ -82,11 +101,28 @@ def _pills_as_method(reading: Reading, text: str) -> bool:
     pills = [s for s in reading.live if s.section == "pills"]
     if not pills:
         return False
-    many = any(w.isdigit() and 10 <= int(w) < 1000 for w in tokens(text))     # "43. should be enough"
+    many = _counted(text)          # "43. should be enough", not "50 mg" (a dose, not a count)
     laid_out = reading.has("at_hand") and reading.has("ready", "near", "finality", "hopeless", "urge", "covert")
     if many or laid_out or reading.has("amount", "acquire", "prepare", "stash", "boxes"):    # "2 brett imovane"
         reading.live.extend(Span("method", p.clause, p.start, p.end) for p in pills)
     return reading.has("stash") or many and reading.has("amount", "acquire", "again")
+
+
+_UNITS = frozenset(t for w in ("mg", "milligram", "milligrams", "milligrammer", "ml", "mcg", "µg", "g", "kg", "km",
+                                "min", "mins", "minutes", "minutter", "hours", "timer", "years", "år", "days",
+                                "dager", "weeks", "uker", "kr", "%") for t in tokens(w))
+
+
+_CAR = frozenset(tokens("car cars bil bilen bilene bilens garage"))
+_CAR_PREFIXES = tuple(tokens("eksos exhaust garasj"))
+
+
+def _counted(text: str) -> bool:
+    """A count of ten or more in the post that is not a dose in mg, a time or a price ("took 24",
+    "I have 40 left", not "25 mg", "20 min ago")."""
+    words = tokens(text)
+    return any(w.isdigit() and 10 <= int(w) < 1000 and (i + 1 == len(words) or words[i + 1] not in _UNITS)
+               for i, w in enumerate(words))
 
 
 def evidence(text: str) -> tuple[int, bool, list[str]]:
@@ -126,6 +162,39 @@ def evidence_of(reading: Reading, text: str) -> tuple[int, bool, list[str]]:
     if reading.has("boxes") and (reading.has("swallow", "covert") or reading.has("at_hand") and reading.has(
             "ready", "near", "finality", "hopeless", "calm", "urge", "death", "do_it", "swallow", "covert")):
         fired.append("boxes+laid_out")
+    # something to hang from (a beam, a door frame, a hook) with a belt or a noose tied or tested
+    # on it is a method ("har festa beltet i dørkarmen", "knotted the belt round the banister");
+    # a cord, a cable or a rope is hung from beams every day (lights, hammocks, leads) and is a
+    # method there only with a reason or a time ("tested the knot on the beam, waiting till
+    # everyone's asleep", "ledning og krok, det er ikke til lampa"). A purpose named ("a hook for
+    # the lamp") has undone the part it names already.
+    # (a time or "finally" is no reason here: "bought a belt and a hook today, finally")
+    reason_to_hang = reading.has("covert", "hopeless", "finality", "denial", "urge", "death", "farewell", "calm",
+                                 "do_it")
+    if reading.has("anchor") and (reading.has("ligature") and (reading.has("fasten") or reason_to_hang)
+                                  or reading.has("cord", "method") and reason_to_hang):
+        fired.append("ligature+anchor")
+        strong = True
+    # a pet handed over for good today ("leverte hamsteren i dag, hun kan beholde den for alltid");
+    # for good alone is often a kind ending ("she's keeping the dog forever, he's happier there")
+    if reading.has("rehome") and reading.has("permanent") and reading.has("near"):
+        fired.append("rehome+permanent")
+    # an amount taken minutes ago, or with the body already reacting, is an overdose now ("tok 24 for
+    # 20 min siden", "idk how many i took. 20? 25? head is spinning"); a dose in milligrams is not
+    # a count, and a side effect ("took my meds and feel dizzy") has no amount
+    # (medicine named at all, even as an everyday word: "tok hele dosetten", "the pills from the doctor")
+    medicine = reading.has("pills", "method", "boxes") or bool({"pills", "method", "boxes"} & reading.undone)
+    counted = _counted(text)
+    if reading.has("ingested") and (counted or "amount" in reading.undone or reading.has("amount")) and (
+            reading.has("symptom", "ago")) and (medicine or counted):
+        fired.append("overdose+now")
+        strong = True
+    # a hose and tape with a car: carbon monoxide ("skaffet slange og teip til bilen"); with the
+    # garden ("hose and tape for the sprinkler") no car is named
+    if reading.has("exhaust") and (reading.has("engine", "enclosed") or any(
+            w in _CAR or w.startswith(_CAR_PREFIXES) for w in tokens(text))):
+        fired.append("exhaust+car")
+        strong = True
     if _absent_from_a_day(reading):
         fired.append("absent+occasion")
     if fired:

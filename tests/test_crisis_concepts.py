@@ -8,6 +8,7 @@ import pytest
 from bench.safety import Post, run
 from moderation import crisis_evidence as concepts
 from moderation.crisis import assess, assess_where, combined_tier
+from moderation import crisis_combine as concepts_combine
 from moderation.crisis_combine import combine_rules
 
 # One post per rule and language; stage one (the phrase lists) misses every one of them.
@@ -217,3 +218,208 @@ async def test_a_kind_everyday_post_gets_neither(group) -> None:
     await h.say("ann", "kjøpte tau til båten i dag, skal ut og fiske i morgen")
     assert not any("116 123" in m.text for m in sent(h, "ann"))
     assert not [m for m in sent(h, "lillian") if m.buttons]
+
+
+# Rules added for the blind sets' misses, each a general way of telling it (examples written
+# here, not taken from the sets): the rule that fires, and everyday posts with the same words.
+NEW_RULES = [
+    ("ligature+anchor", "knotted my belt round the banister and tested it, it holds"),
+    ("ligature+anchor", "har knyttet beltet rundt gelenderet og testet det"),
+    ("ligature+anchor", "got a cord and a ceiling hook. it's not for the plants"),
+    ("ligature+anchor", "kabelen er festet i takkroken. det er ikke til lampa"),
+    ("overdose+now", "took the whole box about half an hour ago. so dizzy"),
+    ("overdose+now", "tok 30 sovetabletter for en halvtime siden"),
+    ("overdose+now", "no idea how many i took, 30? 40? the room is spinning"),
+    ("rehome+reason", "left my dog with my aunt and told her it was for a trip. it isn't"),
+    ("rehome+reason", "ga bort hunden til kollegaen min. sa det var mens jeg er på reise. det stemmer ikke"),
+    ("rehome+permanent", "dropped off my cat at my cousin's today, said she can keep her forever"),
+    ("rehome+permanent", "leverte kaninen til naboen i dag, hun kan beholde den for godt"),
+    ("denial+means", "does anyone know if the car park roof is open at night? not for the view"),
+    ("hoard", "i've got all the pills from the doctor saved. sunday"),
+    ("hoard", "har spart tablettene fra legen, i kveld"),
+    ("place+there", "how do you get onto the roof of the hospital? need to know before tonight"),
+    ("place+there", "writing this before i change my mind. the railway line is two minutes from my house"),
+    ("place+there", "planen e å gå te brua etter skolen i morgen"),
+    ("when_it+reason", "no one is home until sunday. that's when"),
+    ("when_it+reason", "når alle har lagt seg i natt, da skjer det"),
+    ("voices+act", "stemmene sier det skjer i natt"),
+    ("exhaust+car", "bought a hose and duct tape for the car. driving out to the woods later"),
+    ("exhaust+car", "har kjøpt slange og teip, bilen står klar i garasjen"),
+    ("legacy+reason", "har skrevet bursdagskort til ungene på forskudd, de får dem etterpå"),
+    ("legacy+reason", "picked the songs for my funeral this week. they'll be needed soon"),
+    ("disposal+final", "cancelled all my appointments with the psychiatrist. won't need them after this week"),
+    ("disposal+final", "overførte sparepengene til søstera mi. det siste på lista"),
+    ("farewell+final", "takk for alt folkens, var godt å kjenne dere"),
+    ("farewell+final", "told my dad i love him for the first time in years. now i can go"),
+    ("hopeless+final", "klarer ikke en jul til. etter nyttår så er jeg borte"),
+    ("prepare+final", "de tok beltet mitt, men jeg har funnet en annen måte. i morgen er jeg borte"),
+    ("selfharm+urge", "vil gjøre meg skikkelig vondt i kveld, klarer ikke la være"),
+    ("blade+at_hand", "scared of what i might do tonight, the knives are right there"),
+    ("denial+means", "hva er den minst smertefulle måten? ikke til en bok"),
+    ("ligature+anchor", "tied my belt to the curtain pole and checked it would hold"),      # "to" a rail is where
+    ("overdose+now", "svelget alt i baderomsskapet for et kvarter siden. rommet snurrer"),
+    ("rehome+reason", "my sister is getting the dog on monday. she doesn't know it's forever"),
+    ("legacy+reason", "skrev julekort til gudbarna for de neste fire årene. de får dem etterpå"),
+    ("plan+reason", "the nurse thinks i'm fine now. i let her think that. it will be friday"),
+    ("plan+reason", "legen tror jeg er bedre. jeg lar ham tro det. datoen er fredag"),
+    ("place+there", "drove up to the cliff car park. sitting here still deciding"),
+    ("legacy+reason", "updated my will on monday. saturday it is, while they are away"),
+    ("disposal+final", "slettet kontoene og bildene mine i går. så er jeg borte"),
+    ("withheld+hidden", "pretended to take my lithium in front of the staff all week. it's under my mattress"),
+    ("withheld+hidden", "later som jeg tar medisinene når de sjekker. de ligger i putetrekket"),
+    ("pills+stash", "the tablets are on the bed and i'm taking them all at once"),
+    ("pills+stash", "tablettene ligger klare, tar alle sammen etter dette innlegget"),
+    ("denial+means", "my husband thinks i'm at the gym. i'm on the top floor of the car park"),
+    ("denial+means", "kona tror jeg er på jobb. jeg står på brua"),
+    ("place+there", "waiting for the last train to pass, then i walk onto the motorway"),
+]
+
+
+@pytest.mark.parametrize("rule,text", NEW_RULES, ids=[f"{r}:{t[:30]}" for r, t in NEW_RULES])
+def test_new_rules_fire(rule: str, text: str) -> None:
+    tier, _, fired = concepts.evidence(text)
+    assert tier == 2 and rule in fired
+    first, where = assess_where(text)
+    assert combine_rules(first, text, where) == 2
+
+
+@pytest.mark.parametrize("text", [
+    "knotted my belt round the banister and tested it, it holds",
+    "tok 30 sovetabletter for en halvtime siden",
+    "took the whole box about half an hour ago. so dizzy",
+])
+def test_a_sure_rule_is_not_lowered_by_the_model(text: str) -> None:
+    assert combined_tier(text) == 2
+
+
+EVERYDAY_LOOKALIKES = [
+    "hung the fairy lights from the beam with a cable, tested it and it holds, looks so cosy",
+    "bought a new belt and a hook for the hallway today, finally somewhere to hang my coat",
+    "tied the dog lead to the hook outside the shop and it held, he didn't even bark",
+    "hengte opp lysslynga i bjelken med en skjøteledning, testet og den holder",
+    "knyttet hundebåndet til kroken utenfor butikken og det holdt",
+    "kjøpte en ny ledning og en stor krok til lampa i stua",
+    "my neighbour is keeping the dog forever, she fell in love with him when i was in hospital",
+    "naboen får beholde hunden for alltid, hun ble så glad i ham mens jeg var innlagt",
+    "gave my cat to my sister for the week while i'm at the conference, she thinks it's hilarious",
+    "does anyone know if the roof terrace at the library is open in the evening? i want photos of the sunset",
+    "took my meds this morning and now i feel dizzy, is that normal on sertraline?",
+    "took 2 ibuprofen an hour ago and my head is still spinning from the migraine",
+    "tok 50 mg quetiapin for en time siden og er så svimmel, er det vanlig?",
+    "took the whole day off and slept, still feel dizzy though",
+    "took 15 minutes to get the kids out the door and my head is spinning",
+    "sitter på legevakta med kjæresten min som tok en overdose. hun er stabil",
+    "lol brant toasten igjen. ikke en spøk, røykvarsleren gikk to ganger",
+    "i går skar jeg meg på brødkniven, blødde som bare det",
+    "the concert is at 9, doors open at 8. that's when the fun starts",
+    "the voices in my head say it's time for pizza tonight lol",
+    "posting this before i lose my nerve: i have a crush on someone in my group",
+    "the station is five minutes from my flat which is great for commuting",
+    "made a playlist for my funeral years ago as a joke, it's all abba",
+    "cancelled my appointment with the dentist, rebooked for next week",
+    "moved all my savings to a better account, the interest was terrible",
+    "was nice knowing you all, i'm moving to bergen for work but i'll pop in here sometimes",
+    "bought a hose and tape to fix the garden sprinkler",
+    "what's the least painful way to get a tattoo? asking for a friend",
+    "told my mum i love her today, first time in years. now i can go to bed happy",
+    "while they are away i'm going to paint the living room as a surprise",
+    "konserten er klokka 21. da skjer det",
+    "stemmene sier at det er pizza i kveld lol",
+    "stasjonen er fem minutter fra leiligheten, supert for pendling",
+    "avbestilte timen hos tannlegen, fikk ny time neste uke",
+    "var fint å kjenne dere, flytter til Bergen for jobb men titter innom her",
+    "kjøpte slange og teip til vanningsanlegget i hagen",
+    "hva er den minst smertefulle måten å ta tatovering på? spør for en venn",
+    "skrev julekort på forskudd i år, er så flink",
+    "orker ikke en vinter til med denne snøen, og så er jeg ferdig med vinterdekk for i år",
+    "skal gjøre meg skikkelig vondt i beina på treninga i kveld lol",
+    "tied the scarf to the curtain rail as a tie-back, looks really nice actually",
+    "knyttet skjerfet til gardinstanga som pynt, ble fint",
+    "my daughter doesn't know it's her surprise party tomorrow, don't tell her",
+    "dattera mi vet ikke at det er overraskelsesfest i morgen",
+    "my brother is getting my cat on thursday while i'm at my course, she loves him",
+    "betalte bilforsikringa for de neste tre årene, deilig",
+    "tok med alt i kjøleskapet til matsentralen for et kvarter siden",
+    "the date is friday for the wedding, we're so excited",
+    "datoen er lørdag for bryllupet, gleder oss",
+    "drove to the coast today, still deciding where to eat",
+    "booked the flights in advance this year so it's cheaper, my mum will understand later",
+    "kjøpte julegaver på forskudd i år, ungene får dem etterpå når vi er hjemme igjen",
+    "da skjer det, endelig ferie!",
+    "that's when i realised i'd left the oven on",
+    "før jeg ombestemmer meg: jeg meldte meg på 5 km løpet!",
+    "avbestilte timen hos fastlegen, er bedre nå så trenger den ikke",
+    "updated my will while the kids were at camp, feels very grown up",
+    "changed my will last year after the divorce, finally sorted",
+    "deleted all my old photos from facebook, starting fresh with the new job",
+    "endret testamentet etter at vi fikk barn nummer to, advokaten var grei",
+    "put the step ladder under the loft hatch to get the christmas decorations down, my belt snapped lol",
+    "lot som jeg tok medisinene i en uke og det ble kjempeille. er tilbake på dem nå og har snakket med legen",
+    "luka og jeg skal på kino i kveld, gleder meg",
+    "skal ta alle ungene med på kino i helga",
+    "my mum thinks i'm at the gym but i'm actually at the cinema with friends lol",
+    "mamma tror jeg er på trening, men jeg er på kino med venner lol",
+    "caught the last bus home after the concert, knackered",
+    "the motorway was closed so we took the scenic route to the cabin",
+]
+
+
+@pytest.mark.parametrize("text", EVERYDAY_LOOKALIKES, ids=[t[:40] for t in EVERYDAY_LOOKALIKES])
+def test_everyday_posts_with_the_new_rules_words_get_no_answer(text: str) -> None:
+    assert concepts.evidence(text)[0] < 2
+    assert combined_tier(text) < 2
+
+
+def test_norwegian_verb_first_order_is_the_same_statement() -> None:
+    # "i dag kutta jeg meg" says "jeg kutta meg"; with "igjen" it is self-harm again
+    assert "selfharm+again" in concepts.evidence("i går kveld skar jeg meg igjen")[2]
+    assert "selfharm+again" in concepts.evidence("i natt skadet jeg meg igjen, verre enn før")[2]
+
+
+def test_no_joke_said_elsewhere_keeps_a_laugh_from_making_it_figurative() -> None:
+    assert assess("haha i'm going to kill myself tonight. not a joke") == 2
+    assert assess("haha jeg skal ta livet av meg i kveld. ikke en spøk") == 2
+    assert assess("haha this exam will kill me") < 2
+
+
+@pytest.mark.parametrize("text", [
+    "i don't want to die, i just want the mornings to be less heavy. small steps",
+    "jeg vil ikke dø, jeg vil bare at det skal bli litt lettere å stå opp om morgenen",
+    "i am not going to kill myself, i just needed to vent somewhere tonight",
+])
+def test_a_denial_of_wanting_to_die_is_not_answered_by_the_model_alone(text: str) -> None:
+    first, where = assess_where(text)
+    tier, _, denied = concepts_combine.rules_reading(first, text, where, with_denial=True)
+    assert tier < 2 and denied
+    assert combined_tier(text) < 2
+
+
+def test_a_denial_with_something_else_pointing_to_a_crisis_is_no_denial() -> None:
+    text = "i don't want to die but i have the rope in my bag"
+    first, where = assess_where(text)
+    assert not concepts_combine.rules_reading(first, text, where, with_denial=True)[2]
+    assert not concepts_combine.answers(False, True, 0.9, 12, 0.6, 0.08, denied=True)
+    assert concepts_combine.answers(True, True, 0.9, 12, 0.6, 0.08, denied=True)
+
+
+@pytest.mark.parametrize("text", [
+    "nearly died of fright when the smoke alarm went off at 3am",
+    "holdt på å dø av skrekk da røykvarsleren gikk i natt",
+    "laptop is about to die and the charger is at work",
+    "mobilen holder på å dø, svarer i morgen",
+    "that back pass was pure suicide, how is he still in the team",
+    "det var rene selvmordet av keeperen å gå ut på den ballen",
+])
+def test_dying_of_a_feeling_a_device_or_a_reckless_play_is_an_idiom(text: str) -> None:
+    assert concepts.evidence(text)[0] < 2
+
+
+def test_a_rope_named_by_its_everyday_kind_is_no_method() -> None:
+    assert concepts.evidence("there's a rope in my car, it's a tow rope for the trailer. today again")[0] < 2
+    assert concepts.evidence("har tau i sekken i dag, men det er klatretau til helga")[0] < 2
+
+
+def test_never_again_is_a_denial() -> None:
+    text = "i am never going to cut again, threw the blades in the bin today and i feel proud"
+    first, where = assess_where(text)
+    assert concepts_combine.rules_reading(first, text, where, with_denial=True)[2]

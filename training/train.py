@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench.safety import Post, load
 from moderation.crisis import assess_where
-from moderation.crisis_combine import answers, combine_rules
+from moderation.crisis_combine import answers, rules_reading
 from moderation.crisis_model import MASK, Model, decode, encode, features, sigmoid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,7 +108,7 @@ def cross_scores(posts: list[Post], folds: int) -> list[float]:
     return scores
 
 
-def choose_thresholds(posts: list[Post], scores: list[float], rules: list[tuple[bool, bool]]) -> tuple[float, float, float, float]:
+def choose_thresholds(posts: list[Post], scores: list[float], rules: list[tuple[bool, bool, bool, bool]]) -> tuple[float, float, float, float]:
     """(answer_at, doubt_below, recall, false alarms): the most recall within the budget; on a tie
     the higher answer_at and the lower doubt_below (closer to the rules)."""
     best = (-1.0, 0.0, 1.0, 0.0)
@@ -116,8 +116,8 @@ def choose_thresholds(posts: list[Post], scores: list[float], rules: list[tuple[
         answer_at = answer_tenths / 100
         for doubt_below in (0.0, 0.01, 0.02, 0.03, 0.05, 0.08):
             tp = fp = pos = neg = 0
-            for post, p, (rule, note) in zip(posts, scores, rules):
-                fired = answers(rule, note, p, len(post.text.split()), answer_at, doubt_below)
+            for post, p, (rule, note, sure, denied) in zip(posts, scores, rules):
+                fired = answers(rule, note, p, len(post.text.split()), answer_at, doubt_below, sure, denied)
                 pos += post.crisis
                 neg += not post.crisis
                 tp += fired and post.crisis
@@ -129,11 +129,12 @@ def choose_thresholds(posts: list[Post], scores: list[float], rules: list[tuple[
     return answer_at, doubt_below, recall, fa
 
 
-def _rules_reading(text: str) -> tuple[bool, bool]:
-    """(the rules answer, the rules at least note) a post, without the model."""
+def _rules_reading(text: str) -> tuple[bool, bool, bool, bool]:
+    """(the rules answer, the rules at least note, a rule the model may not lower fired, the writer
+    denies wanting it) a post, without the model."""
     first, where = assess_where(text)
-    tier = combine_rules(first, text, where)
-    return tier == 2, tier > 0
+    tier, sure, denied = rules_reading(first, text, where, with_denial=True)
+    return tier == 2, tier > 0, sure, denied
 
 
 def train(folds: int = 5, out=sys.stdout) -> bytes:  # type: ignore[no-untyped-def]
