@@ -32,7 +32,12 @@ CONCEPTS = ("death", "selfharm", "method", "pills", "amount", "stash", "acquire"
             # preparing to be found, medicine kept back, absent from a day ahead, a pet rehomed, a
             # deadline, a secret kept, what is left for others
             "plan", "plan2", "found", "hoard", "absent", "occasion", "rehome", "deadline", "secret", "legacy",
-            "afterwards", "enclosed", "engine", "withheld", "hidden", "done", "boxes", "swallow", "ingested")
+            "afterwards", "enclosed", "engine", "withheld", "hidden", "done", "boxes", "swallow", "ingested",
+            # blind set 10: the others rid of the writer, a gun loaded, a cord, an overdose taking
+            # effect (a symptom, no regret, the next dose), a time as a decision, a failed attempt
+            # to be done properly
+            "riddance", "armed", "cord", "effect", "no_regret", "more_dose", "decided", "failed", "properly",
+            "last_left", "tied", "decided_soft")
 CONTEXT = ("idiom", "negation", "third", "fear", "past", "recovered", "fiction", "help_other", "routine",
            "drink", "return", "away", "plural", "safekeeping")
 GAP, END = "…", "$"
@@ -48,6 +53,10 @@ ANY_SUBJECT = {"near", "present", "deadline", "secret", "rehome", "legacy", "occ
 WITH_DRINK = {"pills", "method", "boxes"}
 # Concepts a way back undoes ("my last post before the holidays, see you in January").
 RETURNABLE = {"farewell", "lastpost", "finality", "disposal", "settled"}
+# Blind set 10: "you'll be rid of me till Monday, see you then" has a way back; a cord for the
+# charger or a cable for the TV is everyday.
+RETURNABLE |= {"riddance"}
+EVERYDAY |= {"cord"}
 # A mention of these that was undone is still worth a quiet note (tier 1).
 NOTEWORTHY = {"death", "selfharm", "method", "place", "water"}
 FIRST = frozenset(t for w in ("i", "me", "my", "myself", "mine", "jeg", "meg", "min", "mitt", "mine", "selv")
@@ -251,6 +260,9 @@ def read(text: str) -> Reading:
     inside = [s for s in spans if s.section in CONCEPTS]
     spans = [s for s in spans if s.section != "negation" or not any(
         c.clause == s.clause and c.start <= s.start and s.end <= c.end and c is not s for c in inside)]
+    # blind set 10: "fri fra alt" (free from it all) is a finality, not "fri fra selvskading"
+    spans = [s for s in spans if s.section != "recovered" or not any(
+        c.clause == s.clause and c.start <= s.start and s.end <= c.end and c.section == "finality" for c in inside)]
     post = {s.section for s in spans}
     clause_has = {(s.clause, s.section) for s in spans}
     told = {n for n, c in enumerate(parts) if _YEAR.search(c) or (n, "past") in clause_has}
@@ -316,6 +328,8 @@ def _undone_by(c: Span, f: _Facts) -> str:
         return "purpose"                                  # "my passwords in case something happens on the flight"
     if c.section == "absent" and f.around(c.clause, "away"):
         return "purpose"                                  # "won't be around at christmas, going up north"
+    if c.section == "riddance" and f.around(c.clause, "away"):
+        return "purpose"                                  # "you'll be rid of me for a week, off to Crete"
     if c.section in ("plan", "plan2") and any(p.clause == c.clause and p.section in ("plan", "plan2")
                                               and _for_a_task(words, p) for p in f.spans):
         return "purpose"                                  # "I know how and when to ask for help"
