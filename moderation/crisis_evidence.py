@@ -181,9 +181,10 @@ def _blind10(reading: Reading) -> list[str]:
     if reading.has("cord") and reading.has("tied") and reading.has(
             "near", "present", "urge", "hopeless", "death", "finality", "do_it", "calm", "covert", "farewell"):
         out.append("cord+tied")
-    # "that's the day" after a day named, with the house empty or a reason
-    if reading.has("decided_soft") and reading.has("near", "occasion") and reading.has(
-            "covert", "hopeless", "finality", "death", "calm", "riddance", "farewell"):
+    # "that's the day" after a day named, with the house empty or a reason, or after the day
+    # alone as a sentence ("Sunday. That's when it happens.")
+    if reading.has("decided_soft") and (reading.has("near", "occasion") and reading.has(
+            "covert", "hopeless", "finality", "death", "calm", "riddance", "farewell") or bare):
         out.append("decided_soft+reason")
     # a dose taking effect now: a symptom, what was taken, and no regret, help kept away or the next dose
     if reading.has("effect") and reading.has("pills", "ingested", "boxes", "method", "amount") and reading.has(

@@ -312,3 +312,22 @@ def test_blind10_everyday_uses_of_the_same_words_are_not_a_crisis(text: str) -> 
 ])
 def test_blind10_stage_one_phrases(text: str, tier: int) -> None:
     assert assess(text) == tier
+
+
+@pytest.mark.parametrize("rule,text", [
+    ("decided_soft+reason", "monday. that is when it happens"),                 # a day alone, then "that's when"
+    ("decided_soft+reason", "tirsdag. da skjer det"),
+    ("rehome+reason", "gave my dog to my aunt and said it was temporary. it will not be"),
+    ("rehome+reason", "ga bort katten til naboen og sa det var midlertidig. det er det ikke"),
+    ("lastpost", "if i go quiet after tonight, that is why"),
+    ("farewell+final", "dette er siste meldinga. det er ikke deres feil"),
+])
+def test_blind10_variants_get_the_answer_from_the_rules(rule: str, text: str) -> None:
+    assert rule in concepts.evidence(text)[2]
+
+
+def test_blind10_variants_in_everyday_use() -> None:
+    assert concepts.assess("it did not work, i will try the recipe again tonight, properly") < 2
+    # "rundt 2015" tells a past like "i 2015"
+    assert concepts.assess("skadet meg selv mye rundt 2015. har ikke gjort det på ni år nå") < 2
+    assert assess("hvis de spiller den sangen igjen så hopper jeg ut av vinduet") < 2
