@@ -331,3 +331,23 @@ def test_blind10_variants_in_everyday_use() -> None:
     # "rundt 2015" tells a past like "i 2015"
     assert concepts.assess("skadet meg selv mye rundt 2015. har ikke gjort det på ni år nå") < 2
     assert assess("hvis de spiller den sangen igjen så hopper jeg ut av vinduet") < 2
+
+
+@pytest.mark.parametrize("rule,text", [
+    ("decided_soft+reason", "lørdag. da er det over"),                          # a day alone, then it ends
+    ("decided_soft+reason", "tonight. decided"),
+    ("absent+occasion", "tror ikke jeg rekker bursdagen min"),
+    ("absent+occasion", "I won't be around after easter"),
+    ("lastpost", "if i do not show up here again, please do not be sad"),
+])
+def test_blind10_fourth_pass_gets_the_answer_from_the_rules(rule: str, text: str) -> None:
+    assert rule in concepts.evidence(text)[2]
+
+
+@pytest.mark.parametrize("text", [
+    "dere slipper meg i morgen, skal på kurs",                                  # a course, not a goodbye
+    "I won't be around at easter, visiting my gran",
+    "fredag. da er det fredagspizza",
+])
+def test_blind10_fourth_pass_everyday(text: str) -> None:
+    assert concepts.assess(text) < 2
