@@ -41,7 +41,11 @@ CONCEPTS = ("death", "selfharm", "method", "pills", "amount", "stash", "acquire"
             # what an overdose does to the body, and a dose taken minutes or hours ago
             "symptom", "ago",
             # a time set for an act left unnamed ("that's when"), voices heard, a hose for the exhaust
-            "when_it", "voices", "exhaust")
+            "when_it", "voices", "exhaust",
+            # the others rid of the writer, a gun loaded, an overdose taking effect (no regret, the
+            # next dose), a time as a decision, a failed attempt to be done properly
+            "riddance", "armed", "effect", "no_regret", "more_dose", "decided", "failed", "properly",
+            "last_left", "tied", "decided_soft")
 CONTEXT = ("idiom", "negation", "third", "fear", "past", "recovered", "fiction", "help_other", "routine",
            "drink", "return", "away", "plural", "safekeeping")
 GAP, END = "…", "$"
@@ -57,6 +61,10 @@ ANY_SUBJECT = {"near", "present", "deadline", "secret", "rehome", "legacy", "occ
 WITH_DRINK = {"pills", "method", "boxes"}
 # Concepts a way back undoes ("my last post before the holidays, see you in January").
 RETURNABLE = {"farewell", "lastpost", "finality", "disposal", "settled"}
+# Blind set 10: "you'll be rid of me till Monday, see you then" has a way back; a cord for the
+# charger or a cable for the TV is everyday, and so is a recipe that "didn't work".
+RETURNABLE |= {"riddance"}
+EVERYDAY |= {"cord", "failed"}
 # A mention of these that was undone is still worth a quiet note (tier 1).
 NOTEWORTHY = {"death", "selfharm", "method", "place", "water"}
 FIRST = frozenset(t for w in ("i", "me", "my", "myself", "mine", "jeg", "meg", "min", "mitt", "mine", "selv")
@@ -79,7 +87,8 @@ _NO_PURPOSE = frozenset(t for w in ("tonight", "tomorrow", "later", "when", "aft
                                     "weeks", "days", "months", "years", "a while", "uker", "dager", "måneder",
                                     "år", "lenge", "long", "ages") for t in tokens(w))
 _AGO = frozenset(tokens("siden"))
-_YEAR = re.compile(r"\b(?:in|i|since|siden|fra|back in) (?:19|20)\d\d\b", re.IGNORECASE)
+# "around 2015" / "rundt 2015" too (blind set 10: a past told as such)
+_YEAR = re.compile(r"\b(?:in|i|since|siden|fra|back in|around|rundt|cirka) (?:19|20)\d\d\b", re.IGNORECASE)
 _QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|«[^»\n]*»|^\s*>.*$", re.MULTILINE)
 WINDOW = 4          # words between a negation or a fear and the concept it undoes
 
@@ -297,6 +306,9 @@ def read(text: str) -> Reading:
     spans = [s for s in spans if s.section not in ("routine", "drink") or not any(
         c.clause == s.clause and c.start <= s.start and s.end <= c.end
         for c in inside)]
+    # blind set 10: "fri fra alt" (free from it all) is a finality, not "fri fra selvskading"
+    spans = [s for s in spans if s.section != "recovered" or not any(
+        c.clause == s.clause and c.start <= s.start and s.end <= c.end and c.section == "finality" for c in inside)]
     post = {s.section for s in spans}
     clause_has = {(s.clause, s.section) for s in spans}
     told = {n for n, c in enumerate(parts) if _YEAR.search(c) or (n, "past") in clause_has}
@@ -374,6 +386,8 @@ def _undone_by(c: Span, f: _Facts) -> str:
         return "purpose"                                  # "my passwords in case something happens on the flight"
     if c.section == "absent" and f.around(c.clause, "away"):
         return "purpose"                                  # "won't be around at christmas, going up north"
+    if c.section == "riddance" and f.around(c.clause, "away"):
+        return "purpose"                                  # "you'll be rid of me for a week, off to Crete"
     if c.section in ("plan", "plan2") and any(p.clause == c.clause and p.section in ("plan", "plan2")
                                               and _for_a_task(words, p) for p in f.spans):
         return "purpose"                                  # "I know how and when to ask for help"

@@ -83,6 +83,15 @@ RULES: tuple[tuple[str, str, tuple[str, ...], bool], ...] = (
     ("voices+act", "voices", ("when_it", "do_it", "method", "selfharm"), False),
     # a car's engine running where the air cannot get out
     ("engine+enclosed", "engine", ("enclosed",), True),
+    # blind set 10: the others relieved of the writer, with a time, a goodbye or a reason
+    ("riddance", "riddance", ("near", "future", "finality", "hopeless", "farewell", "lastpost", "occasion",
+                              "absent", "note"), False),
+    # a gun loaded: the method at hand and ready
+    ("method+armed", "method", ("armed",), True),
+    # "I took them. Don't call anyone": what was taken, and help kept away
+    ("ingested+covert", "ingested", ("covert",), True),
+    # a time given as a decision ("Friday. That's when.", "så det blir i dag")
+    ("decided+near", "decided", ("near", "occasion"), True),
 )
 # Rules the learned stage may not lower to a note (moderation/crisis_combine.answers): each names
 # a set-up that has no everyday reading once its parts are there — a ligature tied or tested on
@@ -197,6 +206,7 @@ def evidence_of(reading: Reading, text: str) -> tuple[int, bool, list[str]]:
         strong = True
     if _absent_from_a_day(reading):
         fired.append("absent+occasion")
+    fired.extend(_blind10(reading))
     if fired:
         return 2, strong, fired
     return (1 if reading.undone & NOTEWORTHY else 0), False, []
@@ -213,3 +223,46 @@ def _absent_from_a_day(reading: Reading) -> bool:
 def assess(text: str) -> int:
     """The concept stage's tier of a post: 2 answer + alert, 1 an undone mention, 0 nothing."""
     return evidence(text)[0]
+
+
+# Blind set 10: meanings that need three parts, or a clause's shape, not one companion.
+_BARE_TIME = frozenset(t for w in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+                                   "tonight", "tomorrow", "today", "mandag", "tirsdag", "onsdag", "torsdag",
+                                   "fredag", "lørdag", "søndag", "i", "kveld", "natt", "morgen", "dag", "on",
+                                   "then", "da", "på") for t in tokens(w))
+_DAY_NAMED = frozenset(t for w in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+                                   "tonight", "tomorrow", "today", "mandag", "tirsdag", "onsdag", "torsdag",
+                                   "fredag", "lørdag", "søndag", "kveld", "natt", "morgen", "dag")
+                        for t in tokens(w))
+
+
+def _blind10(reading: Reading) -> list[str]:
+    out = []
+    # a day alone as a sentence ("Lørdag.", "Tonight.") after an ending named: the date decided
+    # (not after "ready", which holds "endelig": "Endelig. Fredag." is the weekend)
+    bare = any(w and set(w) <= _BARE_TIME and _DAY_NAMED & set(w) and len(w) <= 3 for w in reading.clause_words)
+    if bare and reading.has("finality", "hopeless", "death", "calm", "riddance", "lastpost"):
+        out.append("bare_time+reason")
+    # a cord or a noose ready or hung, with a wish for it all to stop; tied somewhere, now will do
+    if reading.has("cord") and reading.has("ready", "at_hand", "placed") and reading.has(
+            "urge", "hopeless", "death", "finality", "do_it", "calm", "covert", "farewell"):
+        out.append("cord+ready")
+    if reading.has("cord") and reading.has("tied") and reading.has(
+            "near", "present", "urge", "hopeless", "death", "finality", "do_it", "calm", "covert", "farewell"):
+        out.append("cord+tied")
+    # "that's the day" after a day named, with the house empty or a reason, or after the day
+    # alone as a sentence ("Sunday. That's when it happens.")
+    if reading.has("decided_soft") and (reading.has("near", "occasion") and reading.has(
+            "covert", "hopeless", "finality", "death", "calm", "riddance", "farewell") or bare):
+        out.append("decided_soft+reason")
+    # a dose taking effect now: a symptom, what was taken, and no regret, help kept away or the next dose
+    if reading.has("effect") and reading.has("pills", "ingested", "boxes", "method", "amount") and reading.has(
+            "no_regret", "more_dose", "covert", "farewell", "hopeless", "death", "lastpost"):
+        out.append("effect+dose")
+    # an attempt that failed, to be done properly, now or again ("trying again tonight, properly")
+    if reading.has("failed") and reading.has("properly") and reading.has("near", "again", "future"):
+        out.append("failed+retry")
+    # everything deleted, and this the last account left: the writer is what remains to go
+    if reading.has("last_left") and ("disposal" in reading.undone or reading.has("disposal")):
+        out.append("last_left+disposal")
+    return out

@@ -423,3 +423,137 @@ def test_never_again_is_a_denial() -> None:
     text = "i am never going to cut again, threw the blades in the bin today and i feel proud"
     first, where = assess_where(text)
     assert concepts_combine.rules_reading(first, text, where, with_denial=True)[2]
+
+
+# Blind set 10's categories (tests/data/safety_blind10_crisis.txt): finality and goodbyes, the
+# others rid of the writer, a gun, cord or hose, an overdose taking effect, a time given as a
+# decision, a failed attempt to be done properly, what is deleted or given away. Sentences
+# written for these tests, not the set's.
+BLIND10_RULES = [
+    ("riddance", "soon you lot will be rid of me for good"),
+    ("riddance", "snart er det en mindre å bekymre seg for, lover"),
+    ("method+armed", "dad keeps a pistol in the drawer and it is loaded"),
+    ("method+armed", "geværet står i gangen og er ladd"),
+    ("ingested+covert", "i took all of them an hour ago, please do not call an ambulance"),
+    ("ingested+covert", "har tatt alle sammen, ikke ring legevakta"),
+    ("decided+near", "the flat will be empty on sunday. that is when"),
+    ("bare_time+reason", "nothing left to hold on to. tuesday."),
+    ("cord+ready", "the noise never stops, i just want it off. the cord is ready in the loft"),
+    ("cord+tied", "the cord is tied to the beam in the shed. i am out there now"),
+    ("cord+tied", "ledningen er festet i bjelken på loftet. sitter der nå"),
+    ("decided_soft+reason", "the house is empty on thursday. that is the day"),
+    ("effect+dose", "the pills are kicking in, heart pounding, no regrets"),
+    ("effect+dose", "tablettene begynner å virke og hjertet raser. angrer ikke"),
+    ("effect+dose", "blacked out after the first box, awake again, taking the rest now"),
+    ("effect+dose", "besvimte etter det første brettet og våknet nå. tar resten"),
+    ("failed+retry", "last week it did not work. this weekend i will do it properly"),
+    ("failed+retry", "våknet på sykehuset sist. neste gang blir det riktig, i morgen"),
+    ("last_left+disposal", "deleted all my accounts, this is the last one left"),
+    ("last_left+disposal", "slettet alle kontoene mine. denne er den siste som er igjen"),
+    ("farewell+final", "hugged my mum longer than usual tonight, it was the last time i will see her"),
+    ("farewell+final", "klemte pappa ekstra lenge i dag. det er siste gangen"),
+    ("lastpost", "might be my last msg on here"),
+    ("lastpost", "signing off for good"),
+    ("farewell+final", "if i do not post again it is not your fault"),
+    ("farewell+final", "blir stille fra meg nå, og det er ikke deres skyld"),
+    ("absent+occasion", "i am not planning to be here in april"),
+    ("absent+occasion", "jeg har ikke tenkt å være her i april"),
+    ("absent+occasion", "jeg rekker ikke påske"),
+    ("absent+occasion", "er ikke her etter i kveld, så ikke vent på meg"),
+    ("legacy+reason", "fylte ut donorkortet og skrev hvem som skal ha hva. rekker ikke sommeren"),
+    ("rehome+reason", "gave my dog to my cousin and told him it was only for a while. it is not"),
+    ("method+at_hand", "i am in the car with the hose through the window"),
+    ("water+reason", "går inn i skogen i kveld og kommer ikke ut igjen"),
+    ("water+reason", "ingenting igjen å leve for. går ut på isen i natt"),
+    ("hoard", "hentet ut alt på en gang på apoteket, nok til i kveld"),
+]
+
+
+@pytest.mark.parametrize("rule,text", BLIND10_RULES, ids=[f"{r}:{t[:30]}" for r, t in BLIND10_RULES])
+def test_blind10_categories_get_the_answer_from_the_rules(rule: str, text: str) -> None:
+    tier, _, fired = concepts.evidence(text)
+    assert tier == 2 and rule in fired
+    first, where = assess_where(text)
+    assert combine_rules(first, text, where) == 2
+
+
+@pytest.mark.parametrize("text", [
+    "you will be rid of me for a week, off to crete on monday",              # a trip
+    "dere slipper meg en uke, skal til Kreta",
+    "the rifle is loaded for the hunting trip tomorrow",                      # a gun for sport
+    "geværet er ladd, vi skal på elgjakt i morgen",
+    "the cord for the lamp is ready, just need a plug",
+    "ledningen til laderen ligger klar i vesken",
+    "tied the cord for the fairy lights to the banister",
+    "my heart is racing before the exam, took a deep breath",                 # a symptom alone
+    "the new meds are kicking in, sleeping better already",
+    "hjertet hamrer før eksamen i morgen",
+    "tried the bread recipe yesterday and it did not work",                   # a failure, nothing to redo
+    "deleted all my old photos, this is the last one left of grandad",        # a photo kept
+    "hugged my friend longer than usual at the airport, see you in june!",
+    "sa til naboen at det bare var for en stund, katten kommer hjem på søndag",
+    "Endelig. Fredag.",                                                      # a day alone, no ending named
+    "Thank you everyone! Friday.",
+    "fikk hentet ut hele resepten på apoteket i dag, dosetten er fylt",       # a refill
+    "sorting out who gets what from my aunt's flat",
+    "won't be here in march, moving to bergen",
+    "jeg er ikke her i mars, skal på ferie til spania",
+    "er ikke her i morgen, skal på jobb",
+    "vi går ut på isen og fisker i kveld",
+    "that is when i realised i needed help",
+    "the game starts at seven. that is when",
+    "said goodbye to my old phone today. rest in peace",
+    "sa farvel til den gamle sykkelen i dag. hvil i fred",
+])
+def test_blind10_everyday_uses_of_the_same_words_are_not_a_crisis(text: str) -> None:
+    assert concepts.assess(text) < 2
+
+
+@pytest.mark.parametrize("text,tier", [
+    ("klarer ikke en eneste dag til", 2), ("can not face one more day", 2),       # not one day more
+    ("klarer ikke en dag til med denne forkjølelsen", 1),                       # fed up with a cold
+    ("I can't do one more day of this heat", 1),
+    ("Jeg må gjøre det slutt med kjæresten.", 1),                               # a break-up
+    ("if I hear that advert one more time I'm going to kill myself", 1),         # hyperbole
+])
+def test_blind10_stage_one_phrases(text: str, tier: int) -> None:
+    assert assess(text) == tier
+
+
+@pytest.mark.parametrize("rule,text", [
+    ("decided_soft+reason", "monday. that is when it happens"),                 # a day alone, then "that's when"
+    ("decided_soft+reason", "tirsdag. da skjer det"),
+    ("rehome+reason", "gave my dog to my aunt and said it was temporary. it will not be"),
+    ("rehome+reason", "ga bort katten til naboen og sa det var midlertidig. det er det ikke"),
+    ("lastpost", "if i go quiet after tonight, that is why"),
+    ("farewell+final", "dette er siste meldinga. det er ikke deres feil"),
+])
+def test_blind10_variants_get_the_answer_from_the_rules(rule: str, text: str) -> None:
+    assert rule in concepts.evidence(text)[2]
+
+
+def test_blind10_variants_in_everyday_use() -> None:
+    assert concepts.assess("it did not work, i will try the recipe again tonight, properly") < 2
+    # "rundt 2015" tells a past like "i 2015"
+    assert concepts.assess("skadet meg selv mye rundt 2015. har ikke gjort det på ni år nå") < 2
+    assert assess("hvis de spiller den sangen igjen så hopper jeg ut av vinduet") < 2
+
+
+@pytest.mark.parametrize("rule,text", [
+    ("decided_soft+reason", "lørdag. da er det over"),                          # a day alone, then it ends
+    ("decided_soft+reason", "tonight. decided"),
+    ("absent+occasion", "tror ikke jeg rekker bursdagen min"),
+    ("absent+occasion", "I won't be around after easter"),
+    ("lastpost", "if i do not show up here again, please do not be sad"),
+])
+def test_blind10_fourth_pass_gets_the_answer_from_the_rules(rule: str, text: str) -> None:
+    assert rule in concepts.evidence(text)[2]
+
+
+@pytest.mark.parametrize("text", [
+    "dere slipper meg i morgen, skal på kurs",                                  # a course, not a goodbye
+    "I won't be around at easter, visiting my gran",
+    "fredag. da er det fredagspizza",
+])
+def test_blind10_fourth_pass_everyday(text: str) -> None:
+    assert concepts.assess(text) < 2
