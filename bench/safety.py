@@ -27,7 +27,7 @@ SETS = tuple(DATA.parent / f"{name}.txt" for name in
              ("safety_posts", "safety_holdout", "safety_holdout2", "safety_blind", "safety_concepts",
               "safety_disclosure_dev", "safety_disclosure_set5", "safety_blind5_crisis", "safety_blind6",
               "safety_blind7_crisis", "safety_blind8_crisis", "safety_blind9_crisis",
-              "safety_blind10_crisis"))
+              "safety_blind10_crisis", "safety_blind11_crisis"))
 LOCAL = ("Fjordvik", "Nordby")          # the set's configured local place names
 TARGETS = {"disclosure": (0.95, 0.05), "crisis": (0.95, 0.10)}
 MAX_MS = 2.0

@@ -35,7 +35,8 @@ OUT = ROOT / "moderation" / "data" / "crisis_model.bin"
 # Written by people who never saw the code or the corpus, and measured, never trained on.
 EVALUATION_ONLY = frozenset({"safety_blind5_crisis.txt", "safety_blind5_disclosure.txt", "safety_blind6.txt",
                              "safety_blind7_crisis.txt", "safety_blind8_crisis.txt",
-                             "safety_blind9_crisis.txt", "safety_blind10_crisis.txt"})
+                             "safety_blind9_crisis.txt", "safety_blind10_crisis.txt",
+                             "safety_blind11_crisis.txt"})
 FALSE_ALARM_BUDGET = 0.10      # the issue allows 10 %; when unsure, answer (a kind false alarm costs little)
 EPOCHS, RATE, L2, SEED = 12, 0.4, 1e-6, 20261202
 
