@@ -346,7 +346,8 @@ class OutboxWorker:
                     continue
                 if self.db.is_postgres and time.monotonic() - self._last_recovery > RECOVERY_INTERVAL:
                     self._last_recovery = time.monotonic()
-                    await self.dbt.retrying(self.recover)     # another process may have died mid-send
+                    # another process may have died mid-send: a sweep of the outbox, so background work
+                    await self.dbt.retrying(self.recover, background=True)
                 next_due = await self.dbt.run(self._next_due, lane, background=lane == BULK)
                 if next_due is not None:
                     wait = max(0.0, min(wait, (as_utc(next_due) - self.clock.now()).total_seconds()))

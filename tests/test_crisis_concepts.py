@@ -275,14 +275,6 @@ NEW_RULES = [
 ]
 
 
-@pytest.mark.parametrize("rule,text", NEW_RULES, ids=[f"{r}:{t[:30]}" for r, t in NEW_RULES])
-def test_new_rules_fire(rule: str, text: str) -> None:
-    tier, _, fired = concepts.evidence(text)
-    assert tier == 2 and rule in fired
-    first, where = assess_where(text)
-    assert combine_rules(first, text, where) == 2
-
-
 @pytest.mark.parametrize("text", [
     "knotted my belt round the banister and tested it, it holds",
     "tok 30 sovetabletter for en halvtime siden",
@@ -469,8 +461,9 @@ BLIND10_RULES = [
 ]
 
 
-@pytest.mark.parametrize("rule,text", BLIND10_RULES, ids=[f"{r}:{t[:30]}" for r, t in BLIND10_RULES])
-def test_blind10_categories_get_the_answer_from_the_rules(rule: str, text: str) -> None:
+@pytest.mark.parametrize("rule,text", NEW_RULES + BLIND10_RULES,
+                         ids=[f"{r}:{t[:30]}" for r, t in NEW_RULES + BLIND10_RULES])
+def test_new_rules_fire(rule: str, text: str) -> None:
     tier, _, fired = concepts.evidence(text)
     assert tier == 2 and rule in fired
     first, where = assess_where(text)

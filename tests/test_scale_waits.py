@@ -7,9 +7,9 @@ import gc
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import AsyncIterator, Iterator
 
 import pytest
 from sqlalchemy import select
@@ -78,6 +78,16 @@ async def hold_write_lock(path: Path, seconds: float) -> asyncio.subprocess.Proc
     return proc
 
 
+@asynccontextmanager
+async def write_locked(path: Path, seconds: float) -> AsyncIterator[tuple[asyncio.subprocess.Process, Heartbeat]]:
+    """Another process holds the write lock for ``seconds``, with a heartbeat on the loop. The
+    heap is frozen first: collecting a test run's heap can take longer than the lock."""
+    with started_heap():
+        proc = await hold_write_lock(path, seconds)
+        with Heartbeat() as beat:
+            yield proc, beat
+
+
 async def onboarded(make_runtime, tmp_path: Path) -> tuple[Harness, Path]:
     path = tmp_path / "bot.db"
     h = Harness(make_runtime(f"sqlite:///{path}"))
@@ -89,15 +99,13 @@ async def onboarded(make_runtime, tmp_path: Path) -> tuple[Harness, Path]:
 
 async def test_help_is_answered_while_another_process_holds_the_write_lock(make_runtime, tmp_path: Path) -> None:
     h, path = await onboarded(make_runtime, tmp_path)
-    with started_heap():     # first: collecting a test run's heap can take longer than the lock
-        proc = await hold_write_lock(path, 3.0)
-        with Heartbeat() as beat:
-            started = time.monotonic()
-            await h.say("ann", "/help", drain=False)
-            elapsed = time.monotonic() - started
-            # Someone who never wrote before is answered too (their account comes at their next message).
-            await h.say("newcomer", "/help", drain=False)
-            held = proc.returncode is None
+    async with write_locked(path, 3.0) as (proc, beat):
+        started = time.monotonic()
+        await h.say("ann", "/help", drain=False)
+        elapsed = time.monotonic() - started
+        # Someone who never wrote before is answered too (their account comes at their next message).
+        await h.say("newcomer", "/help", drain=False)
+        held = proc.returncode is None
     await proc.wait()
     # Before: the answer had to be queued in the outbox, which waited out the whole 3 s lock.
     assert held and elapsed < 1.0, f"/help took {elapsed:.2f} s"
@@ -110,12 +118,10 @@ async def test_help_is_answered_while_another_process_holds_the_write_lock(make_
 
 async def test_a_command_that_writes_waits_out_the_lock_and_is_then_handled(make_runtime, tmp_path: Path) -> None:
     h, path = await onboarded(make_runtime, tmp_path)
-    with started_heap():     # first: collecting a test run's heap can take longer than the lock
-        proc = await hold_write_lock(path, 1.5)
-        with Heartbeat() as beat:
-            started = time.monotonic()
-            await h.say("ann", "/language nb")
-            elapsed = time.monotonic() - started
+    async with write_locked(path, 1.5) as (proc, beat):
+        started = time.monotonic()
+        await h.say("ann", "/language nb")
+        elapsed = time.monotonic() - started
     await proc.wait()
     # It needed the write lock: it lost to it, waited in short tries, and was handled once free.
     assert h.rt.app.dbt.retries > 0, f"handled in {elapsed:.2f} s without waiting for the lock"
@@ -127,12 +133,10 @@ async def test_a_command_that_writes_waits_out_the_lock_and_is_then_handled(make
 
 async def test_a_lock_held_too_long_gets_a_try_again_answer_quoting_the_text(make_runtime, tmp_path: Path) -> None:
     h, path = await onboarded(make_runtime, tmp_path)
-    with started_heap():     # first: collecting a test run's heap can take longer than the lock
-        proc = await hold_write_lock(path, 6.0)
-        with Heartbeat() as beat:
-            started = time.monotonic()
-            await h.say("ann", "Long walks help me. And tea.", drain=False)
-            gave_up = time.monotonic() - started
+    async with write_locked(path, 6.0) as (proc, beat):
+        started = time.monotonic()
+        await h.say("ann", "Long walks help me. And tea.", drain=False)
+        gave_up = time.monotonic() - started
     # The handler tried a few times (about a second each) and gave up well before the lock
     # went away. Usually the database cannot take the answer either, so it goes straight out;
     # on a slow machine the lock may be gone by then and the answer waits in the outbox.
@@ -202,10 +206,8 @@ async def test_the_worker_waits_out_a_held_lock_and_delivers_each_copy_once(make
     h, path = await onboarded(make_runtime, tmp_path)
     seed_members(h.rt.db, "reconnect", [PlatformUser("memory", f"m{i}", f"m{i}") for i in range(30)])
     await h.say("ann", "/reply 1 Reading before bed.", drain=False)     # queued for 30 people
-    with started_heap():     # first: collecting a test run's heap can take longer than the lock
-        proc = await hold_write_lock(path, 2.5)
-        with Heartbeat() as beat:
-            await h.rt.worker.drain()
+    async with write_locked(path, 2.5) as (proc, beat):
+        await h.rt.worker.drain()
     await proc.wait()
     assert beat.worst < 0.25, f"the event loop stalled {beat.worst * 1000:.0f} ms"
     for i in range(30):
