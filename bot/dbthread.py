@@ -35,8 +35,7 @@ import gc
 import itertools
 import logging
 import queue
-import threading
-import weakref
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from storage.db import is_contention, lock_wait
@@ -51,7 +50,7 @@ T = TypeVar("T")
 LOCK_WAIT_MS = 100
 DEADLINE = 3.5
 PAUSES = (0.05, 0.1, 0.2, 0.3)
-URGENT, BACKGROUND, STOP = 0, 1, 2         # the order in which queued work is taken
+URGENT, BACKGROUND = 0, 1         # the order in which queued work is taken
 
 
 class DbThread:
@@ -65,21 +64,18 @@ class DbThread:
         self.db = db
         self._queue: queue.PriorityQueue = queue.PriorityQueue()
         self._order = itertools.count()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        # The executor's one thread takes the best queued item for each submission, so a
+        # later urgent item overtakes background work still waiting. The executor, not a thread
+        # of our own, for its lifecycle: its thread ends when the DbThread is dropped (a
+        # runtime is then freed with its engine and caches) and is joined before the
+        # interpreter finalises (a daemon thread frozen at exit mid-log held the logging lock
+        # that the last garbage collection's warnings then waited on forever).
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="peerhaven-db")
         self.retries = 0           # transactions run again after losing to a lock (for tests, logs)
 
-    def _put(self, rank: int, work: Callable[[], None] | None) -> None:
-        with self._lock:
-            if self._thread is None:
-                # The thread holds the queue, not this object: once nobody holds the DbThread
-                # any more, the finaliser stops the thread (as a ThreadPoolExecutor's does), so
-                # a runtime that is dropped is freed with its engine and caches.
-                self._thread = threading.Thread(target=_serve, args=(self._queue,), name="peerhaven-db",
-                                                daemon=True)
-                self._thread.start()
-                weakref.finalize(self, self._queue.put, (STOP, -1, None))
+    def _put(self, rank: int, work: Callable[[], None]) -> None:
         self._queue.put((rank, next(self._order), work))
+        self._executor.submit(_run_best, self._queue)
 
     async def run(self, fn: Callable[..., T], *args: Any, background: bool = False) -> T:
         """``fn(*args)`` in the database thread, once."""
@@ -147,22 +143,13 @@ class DbThread:
 
     def close(self) -> None:
         """Stop once the work already queued is done."""
-        with self._lock:
-            thread = self._thread
-        if thread is None:
-            return
-        self._put(STOP, None)
-        thread.join()
-        with self._lock:
-            self._thread = None
+        self._executor.shutdown(wait=True)
 
 
-def _serve(work_queue: queue.PriorityQueue) -> None:
-    while True:
-        _, _, work = work_queue.get()
-        if work is None:
-            return
-        work()
+def _run_best(work_queue: queue.PriorityQueue) -> None:
+    """One submission, one item: the most urgent one queued now."""
+    _, _, work = work_queue.get_nowait()
+    work()
 
 
 def _settle(future: asyncio.Future, result: Any, exc: BaseException | None) -> None:
