@@ -192,23 +192,23 @@ def _groups_of(rc: RenderContext) -> set[int]:
     return groups_of(rc.uow, rc.cache, rc.person.id)
 
 
+def _load_missing(cache: dict, model: type, ids, load) -> dict:  # type: ignore[no-untyped-def]
+    """Rows of ``model`` by id that the batch's cache does not hold yet, loaded in one query
+    (``load``: ids to rows) and kept there for RenderContext.get."""
+    found = load({i for i in ids if i is not None and (model, i) not in cache})
+    for key, row in found.items():
+        cache[(model, key)] = row
+    return found
+
+
 def prefetch_posts(uow: UnitOfWork, items: list[Claimed], cache: dict) -> None:
     """Load what render_post looks up, for a whole batch at once: the posts (with the posts
     they answer), their threads, their authors and who sees each author's card. A page of
     ``read`` was 25 lookups, one row each; now it is five queries."""
-    wanted = {i.post_id for i in items if i.post_id is not None and (Post, i.post_id) not in cache}
-    posts = uow.threads.posts_by_ids(wanted)
-    answered = {p.reply_to_post_id for p in posts.values() if p.reply_to_post_id} - posts.keys()
-    posts |= uow.threads.posts_by_ids({i for i in answered if (Post, i) not in cache})
-    for post_id, post in posts.items():
-        cache[(Post, post_id)] = post
-    threads = uow.threads.by_ids({p.thread_id for p in posts.values() if (Thread, p.thread_id) not in cache})
-    for thread_id, thread in threads.items():
-        cache[(Thread, thread_id)] = thread
-    authors = uow.members.by_ids({p.author_member_id for p in posts.values()
-                                  if p.author_member_id is not None and (Member, p.author_member_id) not in cache})
-    for member_id, member in authors.items():
-        cache[(Member, member_id)] = member
+    posts = _load_missing(cache, Post, (i.post_id for i in items), uow.threads.posts_by_ids)
+    posts |= _load_missing(cache, Post, {p.reply_to_post_id for p in posts.values()}, uow.threads.posts_by_ids)
+    _load_missing(cache, Thread, {p.thread_id for p in posts.values()}, uow.threads.by_ids)
+    authors = _load_missing(cache, Member, {p.author_member_id for p in posts.values()}, uow.members.by_ids)
     prefetch_authors(uow, list(authors.values()), cache)
 
 

@@ -81,6 +81,8 @@ def _bounded_begin(conn) -> None:  # type: ignore[no-untyped-def]
         info["lock_timeout"] = want
     if read_only:
         conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+
 def _forget_wait(conn) -> None:  # type: ignore[no-untyped-def]
     conn.connection.info.pop("lock_timeout", None)
 

@@ -32,6 +32,12 @@ class Claimed:
     target_delivery_id: int | None
     attempts: int
 
+    @classmethod
+    def of(cls, row, attempts: int) -> "Claimed":  # type: ignore[no-untyped-def]
+        """From an outbox row (or a row of the claim query) claimed for its ``attempts``-th try."""
+        return cls(row.id, row.account_id, row.lane, row.op, row.kind, dict(row.payload or {}), row.post_id,
+                   row.target_delivery_id, attempts)
+
 
 class Claims:
     s: Session
@@ -61,9 +67,7 @@ class Claims:
             item.status, item.attempts, item.claimed_by = "sending", 1, owner
             claimed.append(item)
         self.s.flush()
-        return [Claimed(r.id, r.account_id, r.lane, r.op, r.kind, dict(r.payload or {}), r.post_id,
-                        r.target_delivery_id, r.attempts) for r in claimed]
-
+        return [Claimed.of(r, r.attempts) for r in claimed]
 
     def _heads_due(self, now: datetime):  # type: ignore[no-untyped-def]
         return and_(HEAD, OutboxItem.status == "pending", OutboxItem.not_before <= now)
@@ -95,12 +99,11 @@ class Claims:
         behind = rows_behind(self.s, self.clock.now(), rows, run, skip_locked)
         if behind:                     # the claim's order: lane, then id (each run in its order)
             rows = sorted(rows + behind, key=lambda r: (r.lane, r.id))
-        for chunk in _chunks([r.id for r in rows]):
+        for chunk in _chunks(r.id for r in rows):
             self.s.execute(update(OutboxItem).where(ids_in(self.s, OutboxItem.id, chunk))
                            .values(status="sending", attempts=OutboxItem.attempts + 1, claimed_by=owner)
                            .execution_options(synchronize_session=False))
-        return [Claimed(r.id, r.account_id, r.lane, r.op, r.kind, dict(r.payload or {}), r.post_id,
-                        r.target_delivery_id, r.attempts + 1) for r in rows]
+        return [Claimed.of(r, r.attempts + 1) for r in rows]
 
     def runs_query(self, heads: dict[tuple[int, int], int], run: int):  # type: ignore[no-untyped-def]
         return runs_query(self.s, heads, run)

@@ -29,12 +29,11 @@ from bot.clock import Clock, as_utc
 from storage.db import ids_in
 from storage.models import Account, Delivery, OutboxItem, Post
 from storage.outbox_claims import DIRECT, HEAD, Claimed, Claims  # noqa: F401 (importable from here)
-from storage.outbox_runs import UNFINISHED
+from storage.outbox_runs import CHUNK, UNFINISHED, _chunks
 
 BULK = 1
 FINISHED = ("done", "failed", "cancelled")
 RUN = 10              # rows of one recipient claimed together (sent one after another)
-CHUNK = 5000          # bound IN lists (SQLite's variable limit, PostgreSQL plan size)
 
 
 def copy_mode():  # type: ignore[no-untyped-def]
@@ -44,12 +43,6 @@ def copy_mode():  # type: ignore[no-untyped-def]
     as_json = OutboxItem.payload.type
     return case((Delivery.full.is_(True), literal({"mode": "read"}, as_json)),
                 else_=literal({"mode": "fanout"}, as_json))
-
-
-def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
-    items = list(ids)
-    for start in range(0, len(items), CHUNK):
-        yield items[start:start + CHUNK]
 
 
 def _forgetting(queued: dict):  # type: ignore[no-untyped-def, type-arg]

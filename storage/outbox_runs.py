@@ -4,6 +4,7 @@ claim/send/record cycle. Part of the outbox repository (storage/outbox_repo.py).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Iterable
 
 from sqlalchemy import Integer, bindparam, func, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -16,8 +17,14 @@ from storage.models import OutboxItem
 UNFINISHED = ("pending", "sending", "held")
 
 
-def _chunks(ids: list[int], size: int = 5000) -> list[list[int]]:
-    return [ids[start:start + size] for start in range(0, len(ids), size)]
+CHUNK = 5000          # bound IN lists (SQLite's variable limit, PostgreSQL plan size)
+
+
+def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
+    """The outbox repository's id lists in bounded pieces (storage/outbox_*.py)."""
+    items = list(ids)
+    for start in range(0, len(items), CHUNK):
+        yield items[start:start + CHUNK]
 
 
 def runs_query(session: Session, heads: dict[tuple[int, int], int], run: int):  # type: ignore[no-untyped-def]
